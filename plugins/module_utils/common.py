@@ -1,0 +1,25 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, iotsec.tls contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Glue shared by the collection's modules: dependency check and uniform errors."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import socket
+
+from ansible.module_utils.basic import missing_required_lib
+from ansible_collections.iotsec.tls.plugins.module_utils.crypto import CRYPTOGRAPHY_IMPORT_ERROR
+
+
+def require_cryptography(module):
+    if CRYPTOGRAPHY_IMPORT_ERROR is not None:
+        module.fail_json(msg=missing_required_lib("cryptography (python3-cryptography on Debian)"),
+                         exception=CRYPTOGRAPHY_IMPORT_ERROR)
+
+
+def fail_pki(module, exc, **extra):
+    """Fail with a message naming the host, the check and the fix; nothing was changed."""
+    module.fail_json(msg="%s: %s" % (socket.gethostname(), exc), check=exc.check,
+                     hint=exc.hint, **extra)

@@ -1,0 +1,250 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, iotsec.tls contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Small cryptography helpers shared by the CA side and the target side.
+
+Target hosts run these with their distribution's python3-cryptography (38.0 on
+Debian 12, 43.0 on Debian 13), so nothing here may need a newer API: chain
+checks are done by verifying signatures directly, not with x509.verification.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import hashlib
+import traceback
+
+CRYPTOGRAPHY_IMPORT_ERROR = None
+try:
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+except ImportError:  # pragma: no cover - exercised by the sanity import test
+    CRYPTOGRAPHY_IMPORT_ERROR = traceback.format_exc()
+
+# Key types the collection knows, named the way users write them.
+KEY_TYPES = ("ecdsa-p256", "ecdsa-p384", "ed25519", "rsa-3072", "rsa-4096")
+
+# EKU short names used in inventories and return values.
+EKU_NAMES = ("clientAuth", "serverAuth")
+
+
+class PKIError(Exception):
+    """A refusal with a machine-readable check name and a human hint."""
+
+    def __init__(self, check, message, hint=None):
+        super(PKIError, self).__init__(message)
+        self.check = check
+        self.message = message
+        self.hint = hint
+
+    def as_dict(self):
+        return {"check": self.check, "message": self.message, "hint": self.hint}
+
+    def __str__(self):
+        if self.hint:
+            return "%s [check: %s] Fix: %s" % (self.message, self.check, self.hint)
+        return "%s [check: %s]" % (self.message, self.check)
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+
+
+def cert_not_before(cert):
+    value = getattr(cert, "not_valid_before_utc", None)
+    if value is None:  # cryptography < 42
+        value = cert.not_valid_before.replace(tzinfo=datetime.timezone.utc)
+    return value
+
+
+def cert_not_after(cert):
+    value = getattr(cert, "not_valid_after_utc", None)
+    if value is None:  # cryptography < 42
+        value = cert.not_valid_after.replace(tzinfo=datetime.timezone.utc)
+    return value
+
+
+def isoformat(value):
+    return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def eku_oid(name):
+    return {"clientAuth": ExtendedKeyUsageOID.CLIENT_AUTH,
+            "serverAuth": ExtendedKeyUsageOID.SERVER_AUTH}[name]
+
+
+def eku_name(oid):
+    for name in EKU_NAMES:
+        if eku_oid(name) == oid:
+            return name
+    return oid.dotted_string
+
+
+def sha256_hex(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def cert_sha256(cert):
+    return sha256_hex(cert.public_bytes(serialization.Encoding.DER))
+
+
+def spki_sha256(public_key):
+    """SHA-256 of the DER SubjectPublicKeyInfo: the identity of a key pair."""
+    return sha256_hex(public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
+
+
+def serial_hex(serial):
+    text = "%x" % serial
+    if len(text) % 2:
+        text = "0" + text
+    return text.upper()
+
+
+def cert_to_pem(cert):
+    return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def load_certificate(data, what="certificate"):
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    try:
+        return x509.load_pem_x509_certificate(data)
+    except Exception as exc:
+        raise PKIError("certificate_parse", "%s is not a readable PEM certificate: %s" % (what, exc),
+                       "give the PEM text of an X.509 certificate")
+
+
+def load_certificates(data, what="chain"):
+    """Load every PEM certificate in data, in order."""
+    if isinstance(data, bytes):
+        data = data.decode("utf-8", "replace")
+    marker = "-----END CERTIFICATE-----"
+    certs = []
+    for block in data.split(marker):
+        if "-----BEGIN CERTIFICATE-----" in block:
+            certs.append(load_certificate(block.strip() + "\n" + marker + "\n", what))
+    if not certs:
+        raise PKIError("certificate_parse", "%s holds no PEM certificate" % what,
+                       "give the PEM text of the issuing CA followed by the root CA")
+    return certs
+
+
+def describe_public_key(public_key):
+    """Return the collection's key type name for a public key, or a description."""
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        return {"secp256r1": "ecdsa-p256", "secp384r1": "ecdsa-p384"}.get(
+            public_key.curve.name, "ecdsa-" + public_key.curve.name)
+    if isinstance(public_key, ed25519.Ed25519PublicKey):
+        return "ed25519"
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return "rsa-%d" % public_key.key_size
+    return type(public_key).__name__
+
+
+def key_type_allowed(public_key, allowed, min_rsa_bits):
+    """True when the public key is of an allowed type (RSA: at least min_rsa_bits)."""
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return public_key.key_size >= min_rsa_bits and any(
+            name.startswith("rsa-") for name in allowed)
+    return describe_public_key(public_key) in allowed
+
+
+def signed_by(cert, issuer):
+    """True when cert's signature verifies with issuer's public key (and names chain)."""
+    if cert.issuer != issuer.subject:
+        return False
+    key = issuer.public_key()
+    try:
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(cert.signature, cert.tbs_certificate_bytes,
+                       ec.ECDSA(cert.signature_hash_algorithm))
+        elif isinstance(key, rsa.RSAPublicKey):
+            key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(),
+                       cert.signature_hash_algorithm)
+        elif isinstance(key, ed25519.Ed25519PublicKey):
+            key.verify(cert.signature, cert.tbs_certificate_bytes)
+        else:
+            return False
+    except InvalidSignature:
+        return False
+    return True
+
+
+def verify_chain(cert, chain):
+    """Check that cert chains through chain (issuing CA first) to a self-signed root.
+
+    Raises PKIError naming the broken link. Validity periods of the CAs are checked too.
+    """
+    now = utcnow()
+    path = [cert] + list(chain)
+    for index in range(len(path) - 1):
+        child, parent = path[index], path[index + 1]
+        if not signed_by(child, parent):
+            raise PKIError(
+                "chain", "%s is not signed by %s" % (
+                    child.subject.rfc4514_string(), parent.subject.rfc4514_string()),
+                "install the certificate together with the chain of the CA that issued it")
+        try:
+            constraints = parent.extensions.get_extension_for_class(x509.BasicConstraints).value
+        except x509.ExtensionNotFound:
+            constraints = None
+        if constraints is None or not constraints.ca:
+            raise PKIError("chain", "%s is not a CA certificate" % parent.subject.rfc4514_string(),
+                           "the chain must hold CA certificates only")
+        if not cert_not_before(parent) <= now <= cert_not_after(parent):
+            raise PKIError("chain", "CA certificate %s is outside its validity period"
+                           % parent.subject.rfc4514_string(), "renew the CA")
+    root = path[-1]
+    if not signed_by(root, root):
+        raise PKIError("chain", "the chain does not end in a self-signed root CA",
+                       "append the root CA certificate to the chain")
+    return True
+
+
+def cert_sans(cert):
+    """Return (dns_names, ip_addresses) of a certificate, sorted, as strings."""
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return [], []
+    dns = sorted(san.get_values_for_type(x509.DNSName))
+    ips = sorted(str(ip) for ip in san.get_values_for_type(x509.IPAddress))
+    return dns, ips
+
+
+def cert_ekus(cert):
+    try:
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return []
+    return sorted(eku_name(oid) for oid in eku)
+
+
+def cert_common_name(cert):
+    values = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return values[0].value if values else None
+
+
+def cert_summary(cert):
+    """Public facts about a certificate, as returned by modules."""
+    dns, ips = cert_sans(cert)
+    return {
+        "serial": serial_hex(cert.serial_number),
+        "subject": cert.subject.rfc4514_string(),
+        "issuer": cert.issuer.rfc4514_string(),
+        "common_name": cert_common_name(cert),
+        "dns_names": dns,
+        "ip_addresses": ips,
+        "extended_key_usage": cert_ekus(cert),
+        "not_before": isoformat(cert_not_before(cert)),
+        "not_after": isoformat(cert_not_after(cert)),
+        "sha256": cert_sha256(cert),
+        "public_key_sha256": spki_sha256(cert.public_key()),
+        "key_type": describe_public_key(cert.public_key()),
+    }

@@ -1,0 +1,137 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, iotsec.tls contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Atomic file operations with explicit ownership and modes.
+
+Files are created with their final mode from the first byte (never world-readable
+for a moment), flushed to disk, then renamed into place.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import grp
+import os
+import pwd
+import tempfile
+
+
+def resolve_owner(owner=None, group=None):
+    """Return (uid, gid) for names or numbers; -1 keeps the current value."""
+    uid = gid = -1
+    if owner not in (None, ""):
+        try:
+            uid = int(owner)
+        except ValueError:
+            try:
+                uid = pwd.getpwnam(owner).pw_uid
+            except KeyError:
+                raise ValueError("user %r does not exist on this host" % owner)
+    if group not in (None, ""):
+        try:
+            gid = int(group)
+        except ValueError:
+            try:
+                gid = grp.getgrnam(group).gr_gid
+            except KeyError:
+                raise ValueError("group %r does not exist on this host" % group)
+    return uid, gid
+
+
+def parse_mode(mode, default):
+    if mode in (None, ""):
+        return default
+    if isinstance(mode, int):
+        return mode
+    return int(str(mode), 8)
+
+
+def fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path, data, mode=0o644, uid=-1, gid=-1):
+    """Write data to path atomically with the given mode and ownership."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=directory)
+    try:
+        os.fchmod(fd, mode)
+        if uid != -1 or gid != -1:
+            os.fchown(fd, uid, gid)
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    os.close(fd)
+    try:
+        os.rename(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    fsync_dir(directory)
+
+
+def ensure_dir(path, mode, uid=-1, gid=-1):
+    """Create path (and parents) if missing; set mode and ownership. Return True if changed."""
+    changed = False
+    if not os.path.isdir(path):
+        os.makedirs(path, mode)
+        changed = True
+    st = os.stat(path)
+    if (st.st_mode & 0o7777) != mode:
+        os.chmod(path, mode)
+        changed = True
+    if (uid != -1 and st.st_uid != uid) or (gid != -1 and st.st_gid != gid):
+        os.chown(path, uid, gid)
+        changed = True
+    return changed
+
+
+def fix_file(path, mode, uid=-1, gid=-1):
+    """Set mode and ownership of an existing file. Return True if changed."""
+    changed = False
+    st = os.stat(path)
+    if (st.st_mode & 0o7777) != mode:
+        os.chmod(path, mode)
+        changed = True
+    if (uid != -1 and st.st_uid != uid) or (gid != -1 and st.st_gid != gid):
+        os.chown(path, uid, gid)
+        changed = True
+    return changed
+
+
+def symlink_atomic(target, link):
+    """Point link at target, replacing an existing link atomically."""
+    tmp = "%s.tmp-%d" % (link, os.getpid())
+    try:
+        os.unlink(tmp)
+    except OSError as exc:
+        if exc.errno != errno.ENOENT:
+            raise
+    os.symlink(target, tmp)
+    os.rename(tmp, link)
+    fsync_dir(os.path.dirname(link) or ".")
+
+
+def read_file(path):
+    """Return the bytes of path, or None when it does not exist."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except IOError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise

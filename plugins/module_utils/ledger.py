@@ -1,0 +1,145 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, iotsec.tls contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The ledger: every certificate the issuing CA signs, in SQLite on the CA host.
+
+Writers take SQLite's write lock up front (BEGIN IMMEDIATE) and wait for it with a
+busy timeout, so Ansible forks and overlapping runs serialise instead of failing or
+interleaving; WAL mode lets readers (reports, audits) run alongside.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import sqlite3
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS certificates (
+    serial            TEXT PRIMARY KEY,
+    host              TEXT NOT NULL,
+    profile           TEXT NOT NULL,
+    subject           TEXT NOT NULL,
+    sans              TEXT NOT NULL,
+    not_before        TEXT NOT NULL,
+    not_after         TEXT NOT NULL,
+    sha256            TEXT NOT NULL UNIQUE,
+    public_key_sha256 TEXT NOT NULL,
+    issuer_sha256     TEXT NOT NULL,
+    status            TEXT NOT NULL CHECK (status IN ('valid', 'superseded', 'revoked')),
+    issued_at         TEXT NOT NULL,
+    revoked_at        TEXT,
+    revocation_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS certificates_host ON certificates (host);
+CREATE INDEX IF NOT EXISTS certificates_key ON certificates (public_key_sha256);
+"""
+
+COLUMNS = ("serial", "host", "profile", "subject", "sans", "not_before", "not_after", "sha256",
+           "public_key_sha256", "issuer_sha256", "status", "issued_at", "revoked_at",
+           "revocation_reason")
+
+
+class LedgerError(Exception):
+    pass
+
+
+class Ledger(object):
+    def __init__(self, path, timeout=60.0):
+        self.path = path
+        directory = os.path.dirname(path) or "."
+        if not os.path.isdir(directory):
+            raise LedgerError("ledger directory %s does not exist" % directory)
+        old_umask = os.umask(0o077)
+        try:
+            self.db = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+        finally:
+            os.umask(old_umask)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA busy_timeout = %d" % int(timeout * 1000))
+        self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute("PRAGMA synchronous = FULL")
+        self.db.execute("PRAGMA foreign_keys = ON")
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise LedgerError("ledger %s has schema version %d, newer than this collection knows (%d)"
+                              % (path, version, SCHEMA_VERSION))
+        if version < SCHEMA_VERSION:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in SCHEMA.strip().split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute("PRAGMA user_version = %d" % SCHEMA_VERSION)
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+
+    def close(self):
+        self.db.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- transactions --------------------------------------------------------
+    def begin(self):
+        """Take the write lock now (waits up to the busy timeout)."""
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def commit(self):
+        self.db.execute("COMMIT")
+
+    def rollback(self):
+        self.db.execute("ROLLBACK")
+
+    # --- queries -------------------------------------------------------------
+    def hosts_for_key(self, public_key_sha256):
+        rows = self.db.execute(
+            "SELECT DISTINCT host FROM certificates WHERE public_key_sha256 = ?",
+            (public_key_sha256,))
+        return sorted(row[0] for row in rows)
+
+    def record(self, entry):
+        """Insert one issued certificate; earlier valid certificates of the host become superseded."""
+        self.db.execute(
+            "UPDATE certificates SET status = 'superseded' WHERE host = ? AND status = 'valid'",
+            (entry["host"],))
+        values = dict(entry)
+        values["sans"] = json.dumps(values["sans"])
+        values.setdefault("status", "valid")
+        values.setdefault("revoked_at", None)
+        values.setdefault("revocation_reason", None)
+        self.db.execute(
+            "INSERT INTO certificates (%s) VALUES (%s)" % (
+                ", ".join(COLUMNS), ", ".join(":" + c for c in COLUMNS)), values)
+
+    def entries(self, host=None, status=None):
+        sql = "SELECT %s FROM certificates" % ", ".join(COLUMNS)
+        where, args = [], []
+        if host is not None:
+            where.append("host = ?")
+            args.append(host)
+        if status is not None:
+            where.append("status = ?")
+            args.append(status)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY issued_at, serial"
+        out = []
+        for row in self.db.execute(sql, args):
+            item = dict((c, row[c]) for c in COLUMNS)
+            item["sans"] = json.loads(item["sans"])
+            out.append(item)
+        return out
+
+    def check(self):
+        """Run SQLite's integrity check; return its answer ('ok' when sound)."""
+        return self.db.execute("PRAGMA integrity_check").fetchone()[0]

@@ -1,0 +1,202 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, iotsec.tls contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The identity directory on a host, laid out so that key and certificate change together.
+
+    <dir>/pending/key.pem       a new key waiting for its certificate (never used by services)
+    <dir>/gen-<id>/key.pem      one generation: key, certificate, chain, fullchain
+    <dir>/gen-<id>/cert.pem
+    <dir>/gen-<id>/chain.pem    issuing CA then root
+    <dir>/gen-<id>/fullchain.pem
+    <dir>/current -> gen-<id>   the pair services use
+    <dir>/previous -> gen-<id>  the pair before it, kept for rollback
+    <dir>/key.pem -> current/key.pem (and cert.pem, chain.pem, fullchain.pem)
+
+A new pair is written into a fresh generation directory and made live by replacing
+the `current` symlink with one rename, so a reader sees either the old pair or the
+new pair, never a key from one and a certificate from the other.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import os
+import shutil
+
+from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
+    PKIError,
+    cert_sha256,
+    cert_to_pem,
+    load_certificate,
+    load_certificates,
+    spki_sha256,
+)
+from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import (
+    ensure_dir,
+    fix_file,
+    read_file,
+    symlink_atomic,
+    write_atomic,
+)
+
+FILES = ("key.pem", "cert.pem", "chain.pem", "fullchain.pem")
+
+
+def shred_file(path):
+    """Overwrite a file that has no other link with zeros, then unlink it."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return
+    if os.path.isfile(path) and not os.path.islink(path) and st.st_nlink == 1:
+        try:
+            with open(path, "r+b") as handle:
+                handle.write(b"\0" * st.st_size)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except (IOError, OSError):
+            pass
+    os.unlink(path)
+
+
+def remove_tree(path):
+    """Remove a generation directory, overwriting private keys that have no other link."""
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            if name.endswith("key.pem"):
+                shred_file(os.path.join(root, name))
+    shutil.rmtree(path, ignore_errors=True)
+
+
+class IdentityStore(object):
+    def __init__(self, path):
+        self.path = path
+        self.pending_dir = os.path.join(path, "pending")
+        self.pending_key = os.path.join(self.pending_dir, "key.pem")
+
+    # --- reading -------------------------------------------------------------
+    def link_target(self, name):
+        try:
+            return os.readlink(os.path.join(self.path, name))
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.EINVAL):
+                return None
+            raise
+
+    def file(self, generation, name):
+        return os.path.join(self.path, generation, name)
+
+    @property
+    def current_key(self):
+        return self.file("current", "key.pem")
+
+    def read_current(self):
+        """Return (certificate or None, chain list or None, problems list)."""
+        problems = []
+        cert = chain = None
+        data = None
+        try:
+            data = read_file(self.file("current", "cert.pem"))
+        except (IOError, OSError) as exc:
+            problems.append("certificate unreadable: %s" % exc)
+        if data is None and not problems:
+            problems.append("certificate missing")
+        elif data is not None:
+            try:
+                cert = load_certificate(data, "installed certificate")
+            except PKIError as exc:
+                problems.append("certificate unreadable: %s" % exc.message)
+        try:
+            chain_data = read_file(self.file("current", "chain.pem"))
+            if chain_data is None:
+                problems.append("chain missing")
+            else:
+                chain = load_certificates(chain_data, "installed chain")
+        except (IOError, OSError) as exc:
+            problems.append("chain unreadable: %s" % exc)
+        except PKIError as exc:
+            problems.append("chain unreadable: %s" % exc.message)
+        return cert, chain, problems
+
+    # --- writing -------------------------------------------------------------
+    def prepare(self, dir_mode, uid=-1, gid=-1):
+        changed = ensure_dir(self.path, dir_mode, uid, gid)
+        return ensure_dir(self.pending_dir, 0o700 if gid == -1 else 0o750, uid, gid) or changed
+
+    def find_key_for(self, cert, backend):
+        """Return the key path (pending first, then current) whose public key is cert's."""
+        want = spki_sha256(cert.public_key())
+        for path in (self.pending_key, self.current_key):
+            if backend.exists(path) and spki_sha256(backend.public_key(path)) == want:
+                return path
+        raise PKIError(
+            "key_mismatch",
+            "the certificate's public key matches neither the pending nor the current key in %s"
+            % self.path,
+            "issue the certificate from a CSR made on this host by iotsec.tls.identity_key")
+
+    def is_current(self, cert, chain):
+        current, current_chain, problems = self.read_current()
+        if problems or current is None:
+            return False
+        return (cert_sha256(current) == cert_sha256(cert)
+                and [cert_sha256(c) for c in current_chain] == [cert_sha256(c) for c in chain])
+
+    def install(self, cert, chain, key_path, key_mode, uid=-1, gid=-1):
+        """Write a new generation with cert, chain and the key at key_path, then make it current."""
+        generation = "gen-" + cert_sha256(cert)[:16]
+        final = os.path.join(self.path, generation)
+        tmp = os.path.join(self.path, "." + generation + ".tmp")
+        if os.path.exists(tmp):
+            remove_tree(tmp)
+        os.mkdir(tmp, 0o755)
+        try:
+            cert_pem = cert_to_pem(cert)
+            chain_pem = "".join(cert_to_pem(c) for c in chain)
+            for name, data in (("cert.pem", cert_pem), ("chain.pem", chain_pem),
+                               ("fullchain.pem", cert_pem + chain_pem)):
+                write_atomic(os.path.join(tmp, name), data, mode=0o644, uid=uid, gid=gid)
+            new_key = os.path.join(tmp, "key.pem")
+            os.link(os.path.realpath(key_path), new_key)
+            fix_file(new_key, key_mode, uid, gid)
+            if os.path.exists(final):
+                if os.path.realpath(os.path.join(self.path, "current")) == os.path.realpath(final):
+                    raise PKIError("install", "generation %s is already current" % generation)
+                remove_tree(final)
+            os.rename(tmp, final)
+        except BaseException:
+            remove_tree(tmp)
+            raise
+        old = self.link_target("current")
+        symlink_atomic(generation, os.path.join(self.path, "current"))
+        if old and old != generation:
+            symlink_atomic(old, os.path.join(self.path, "previous"))
+        for name in FILES:
+            link = os.path.join(self.path, name)
+            if self.link_target(name) != os.path.join("current", name):
+                symlink_atomic(os.path.join("current", name), link)
+        if key_path == self.pending_key:
+            os.unlink(self.pending_key)
+        self.prune()
+        return generation
+
+    def prune(self):
+        """Remove generations that are neither current nor previous."""
+        keep = set(filter(None, (self.link_target("current"), self.link_target("previous"))))
+        for name in os.listdir(self.path):
+            if name.startswith("gen-") and name not in keep:
+                remove_tree(os.path.join(self.path, name))
+
+    def rollback(self):
+        """Make the previous generation current again; return its name."""
+        previous = self.link_target("previous")
+        current = self.link_target("current")
+        if not previous or not os.path.isdir(os.path.join(self.path, previous)):
+            raise PKIError("rollback", "no previous key and certificate in %s" % self.path,
+                           "nothing to roll back to; issue a new certificate instead")
+        symlink_atomic(previous, os.path.join(self.path, "current"))
+        if current:
+            symlink_atomic(current, os.path.join(self.path, "previous"))
+        return previous

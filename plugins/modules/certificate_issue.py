@@ -1,0 +1,188 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, iotsec.tls contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: certificate_issue
+short_description: Sign many hosts' CSRs in one call on the CA host, under the CA's policy
+version_added: 0.1.0
+description:
+  - Runs on the CA host (C(delegate_to) the CA, C(run_once)). Loads the issuing CA once, checks
+    every request against the policy stored with the CA, signs the valid ones and records them on
+    the ledger in one transaction.
+  - The CA decides, not the CSR. Subject common name and SANs come from the request (inventory),
+    extended key usage from the profile (V(device) clientAuth, V(broker) serverAuth), lifetime from
+    the request capped by the CA's C(max_lifetime). Serial numbers are random (159 bits). Nothing
+    else from the CSR is copied.
+  - A request is refused, for its host only, when its CSR does not parse or its signature does not
+    verify, its key type or size is below policy, its lifetime is above the maximum, its names are
+    not valid, or its public key is already on the ledger for another host. Refusals are returned
+    in RV(refused); the other requests are still issued. The module itself fails only when the CA
+    cannot be used (missing CA, wrong passphrase, unreadable ledger).
+  - Certificates issued earlier to the same host are marked C(superseded) on the ledger.
+author: iotsec.tls contributors
+extends_documentation_fragment:
+  - iotsec.tls.attributes
+attributes:
+  check_mode:
+    support: full
+    description: Checks every request and reports which would be issued; signs nothing, writes nothing.
+  diff_mode:
+    support: none
+    description: Nothing to diff.
+options:
+  ca_dir:
+    description: Directory of the CA (see M(iotsec.tls.fleet_ca)).
+    type: path
+    required: true
+  passphrase:
+    description: Passphrase of the CA keys.
+    type: str
+    required: true
+  ledger:
+    description: Path of the SQLite ledger. Defaults to C(<ca_dir>/ledger.sqlite3).
+    type: path
+  requests:
+    description: One entry per host.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      host:
+        description: Inventory name of the host.
+        type: str
+        required: true
+      csr:
+        description: The host's CSR (PEM), from M(iotsec.tls.identity_key).
+        type: str
+        required: true
+      common_name:
+        description: Device id used as the subject common name. Defaults to O(requests[].host).
+        type: str
+      dns_names:
+        description: DNS SANs (names that are IP addresses become IP SANs).
+        type: list
+        elements: str
+        default: []
+      ip_addresses:
+        description: IP SANs.
+        type: list
+        elements: str
+        default: []
+      profile:
+        description: Role of the host, which decides the extended key usage.
+        type: str
+        default: device
+        choices: [device, broker]
+      lifetime:
+        description: Requested lifetime (for example V(7d), V(12h), V(300s)).
+        type: str
+        default: 7d
+"""
+
+EXAMPLES = r"""
+- name: Sign every CSR of the play on the CA host in one call
+  iotsec.tls.certificate_issue:
+    ca_dir: /var/lib/iotsec-tls/ca
+    passphrase: "{{ iotsec_tls_ca_passphrase }}"
+    requests:
+      - host: device1
+        csr: "{{ hostvars['device1'].key.csr }}"
+        dns_names: [device1]
+        profile: device
+        lifetime: 7d
+  delegate_to: localhost
+  run_once: true
+  register: issued
+"""
+
+RETURN = r"""
+certificates:
+  description: Per host that was issued (or would be, in check mode) its certificate facts.
+  type: dict
+  returned: always
+  contains:
+    certificate:
+      description: The certificate (PEM).
+      type: str
+    chain:
+      description: Issuing CA and root (PEM).
+      type: str
+    serial:
+      description: Serial number (hex).
+      type: str
+    not_after:
+      description: Expiry (ISO 8601, UTC).
+      type: str
+    sha256:
+      description: Certificate fingerprint (hex).
+      type: str
+refused:
+  description: Per refused host, C(check) (which check failed), C(message) and C(hint).
+  type: dict
+  returned: always
+  sample: {"device9": {"check": "csr_signature", "message": "the CSR's signature does not verify", "hint": "regenerate the CSR"}}
+issued:
+  description: Hosts that got a certificate.
+  type: list
+  elements: str
+  returned: always
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.iotsec.tls.plugins.module_utils.ca import IssuingCA
+from ansible_collections.iotsec.tls.plugins.module_utils.common import fail_pki, require_cryptography
+from ansible_collections.iotsec.tls.plugins.module_utils.crypto import PKIError
+from ansible_collections.iotsec.tls.plugins.module_utils.issue import issue_batch
+from ansible_collections.iotsec.tls.plugins.module_utils.ledger import Ledger, LedgerError
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            ca_dir=dict(type="path", required=True),
+            passphrase=dict(type="str", required=True, no_log=True),
+            ledger=dict(type="path"),
+            requests=dict(type="list", elements="dict", required=True, options=dict(
+                host=dict(type="str", required=True),
+                csr=dict(type="str", required=True),
+                common_name=dict(type="str"),
+                dns_names=dict(type="list", elements="str", default=[]),
+                ip_addresses=dict(type="list", elements="str", default=[]),
+                profile=dict(type="str", default="device", choices=["device", "broker"]),
+                lifetime=dict(type="str", default="7d"),
+            )),
+        ),
+        supports_check_mode=True,
+    )
+    require_cryptography(module)
+    p = module.params
+    ledger_path = p["ledger"] or os.path.join(p["ca_dir"], "ledger.sqlite3")
+    try:
+        ca = IssuingCA(p["ca_dir"], p["passphrase"])
+        with Ledger(ledger_path) as ledger:
+            results = issue_batch(ca, ledger, p["requests"], check_mode=module.check_mode)
+    except PKIError as exc:
+        fail_pki(module, exc)
+    except (LedgerError, IOError, OSError) as exc:
+        module.fail_json(msg="the ledger %s cannot be used: %s; nothing was issued"
+                         % (ledger_path, exc), check="ledger")
+    except Exception as exc:  # sqlite3 errors: locked too long, corrupt file
+        module.fail_json(msg="the ledger %s failed: %s; nothing was issued" % (ledger_path, exc),
+                         check="ledger")
+    certificates = dict((h, r) for h, r in results.items() if r["ok"])
+    refused = dict((h, r["error"]) for h, r in results.items() if not r["ok"])
+    issued = sorted(h for h, r in certificates.items() if r.get("issued"))
+    module.exit_json(changed=bool(certificates), certificates=certificates, refused=refused,
+                     issued=issued)
+
+
+if __name__ == "__main__":
+    main()

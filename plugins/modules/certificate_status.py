@@ -1,0 +1,153 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, iotsec.tls contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: certificate_status
+short_description: Tell in one call whether a host needs a new certificate
+version_added: 0.1.0
+description:
+  - Reads the key and certificate in service in the identity directory O(path) and compares them
+    with what inventory and the CA expect. Never changes anything.
+  - A new certificate is needed when the certificate or key is missing or unreadable, the key does
+    not match, the chain or issuer differs from the fleet CA, the common name, SANs or extended key
+    usage differ from inventory, the key type differs from the configured one, the certificate has
+    expired, or less than O(renew_before) of its lifetime is left.
+  - For a host whose certificate is fresh this is the only remote module call of the
+    M(iotsec.tls.device_identity) role.
+author: iotsec.tls contributors
+extends_documentation_fragment:
+  - iotsec.tls.attributes
+attributes:
+  check_mode:
+    support: full
+    description: Read-only; runs the same in check mode.
+  diff_mode:
+    support: none
+    description: Nothing to diff.
+options:
+  path:
+    description: The identity directory on the host.
+    type: path
+    required: true
+  backend:
+    description: Key backend of the host's key (see M(iotsec.tls.identity_key)).
+    type: str
+    default: file
+    choices: [file]
+  common_name:
+    description: Expected common name (the device id).
+    type: str
+  dns_names:
+    description: Expected DNS SANs. Names that are IP addresses count as IP SANs.
+    type: list
+    elements: str
+    default: []
+  ip_addresses:
+    description: Expected IP SANs.
+    type: list
+    elements: str
+    default: []
+  extended_key_usage:
+    description: Expected extended key usages, from the host's role.
+    type: list
+    elements: str
+    choices: [clientAuth, serverAuth]
+  ca_chain:
+    description: The fleet CA chain (PEM, issuing CA first). When given, the installed chain and issuer must match it.
+    type: str
+  renew_before:
+    description: Renew when less than this fraction of the lifetime is left (0 < x < 1).
+    type: float
+    default: 0.3333
+  key_type:
+    description: Expected key type; a different key type needs a new key and certificate.
+    type: str
+    choices: [ecdsa-p256, ecdsa-p384, ed25519, rsa-3072, rsa-4096]
+"""
+
+EXAMPLES = r"""
+- name: Does this device need a certificate?
+  iotsec.tls.certificate_status:
+    path: /etc/iotsec-tls/identity
+    common_name: "{{ inventory_hostname }}"
+    dns_names: ["{{ inventory_hostname }}"]
+    extended_key_usage: [clientAuth]
+    ca_chain: "{{ fleet_ca.chain }}"
+  register: identity_status
+"""
+
+RETURN = r"""
+needs_certificate:
+  description: Whether the host needs a new certificate.
+  type: bool
+  returned: always
+reasons:
+  description: Why, as C(code) and C(message) pairs. Empty when the certificate is fresh.
+  type: list
+  elements: dict
+  returned: always
+  sample: [{"code": "renew", "message": "3600 seconds left, less than 0.3333 of the lifetime"}]
+certificate:
+  description: Public facts of the installed certificate (serial, subject, SANs, EKU, validity, fingerprints), or null.
+  type: dict
+  returned: always
+remaining_seconds:
+  description: Seconds until the installed certificate expires (negative when expired), or null.
+  type: int
+  returned: always
+lifetime_seconds:
+  description: Total lifetime of the installed certificate, or null.
+  type: int
+  returned: always
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.iotsec.tls.plugins.module_utils.common import fail_pki, require_cryptography
+from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
+    EKU_NAMES,
+    KEY_TYPES,
+    PKIError,
+    load_certificates,
+)
+from ansible_collections.iotsec.tls.plugins.module_utils.keys import get_backend
+from ansible_collections.iotsec.tls.plugins.module_utils.status import evaluate
+from ansible_collections.iotsec.tls.plugins.module_utils.store import IdentityStore
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", required=True),
+            backend=dict(type="str", default="file", choices=["file"]),
+            common_name=dict(type="str"),
+            dns_names=dict(type="list", elements="str", default=[]),
+            ip_addresses=dict(type="list", elements="str", default=[]),
+            extended_key_usage=dict(type="list", elements="str", choices=list(EKU_NAMES)),
+            ca_chain=dict(type="str"),
+            renew_before=dict(type="float", default=0.3333),
+            key_type=dict(type="str", choices=list(KEY_TYPES)),
+        ),
+        supports_check_mode=True,
+    )
+    require_cryptography(module)
+    p = module.params
+    if not 0 < p["renew_before"] < 1:
+        module.fail_json(msg="renew_before must be a fraction between 0 and 1, got %s"
+                         % p["renew_before"], check="parameters")
+    try:
+        expected = dict(p)
+        expected["ca_chain"] = load_certificates(p["ca_chain"], "ca_chain") if p["ca_chain"] else None
+        result = evaluate(IdentityStore(p["path"]), get_backend(p["backend"]), expected)
+    except PKIError as exc:
+        fail_pki(module, exc)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()

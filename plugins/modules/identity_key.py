@@ -1,0 +1,213 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, iotsec.tls contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: identity_key
+short_description: Generate a host's private key on the host and return its CSR
+version_added: 0.1.0
+description:
+  - Creates the host's private key where it will be used, in the identity directory O(path), and
+    returns a certificate signing request for it. Only public data is returned: the CSR and the
+    SHA-256 fingerprint of the public key. Key material never appears in a return value, a diff or
+    a log.
+  - A new key is written as C(<path>/pending/key.pem), atomically and with its final mode from the
+    first byte. It only becomes the key that services use when
+    M(iotsec.tls.certificate_install) installs a certificate for it, together with that certificate.
+  - Without O(rekey), the current key is kept when it has the requested O(key_type) and only a new
+    CSR is made; with O(rekey) a new key is made (a pending key left by an interrupted run is
+    reused, since it was never in service).
+author: iotsec.tls contributors
+extends_documentation_fragment:
+  - iotsec.tls.attributes
+attributes:
+  check_mode:
+    support: full
+    description: Reports whether a key would be generated; no CSR is returned then.
+  diff_mode:
+    support: none
+    description: Private keys are never diffed.
+options:
+  path:
+    description: The identity directory on the host (see M(iotsec.tls.certificate_install)).
+    type: path
+    required: true
+  key_type:
+    description: Type of a new key. RSA below 3072 bits is not offered.
+    type: str
+    default: ecdsa-p256
+    choices: [ecdsa-p256, ecdsa-p384, ed25519, rsa-3072, rsa-4096]
+  backend:
+    description:
+      - Where the private key lives. V(file) keeps a PEM file protected by owner and mode.
+      - The interface is shared with key backends to come (a TPM 2.0 backend keeps only a key blob).
+    type: str
+    default: file
+    choices: [file]
+  rekey:
+    description: Make a new key even when a current key of the right type exists.
+    type: bool
+    default: false
+  common_name:
+    description: Common name written into the CSR. The CA ignores it and takes names from inventory.
+    type: str
+    required: true
+  owner:
+    description: Owner of the key file and the identity directory (name or uid).
+    type: str
+    default: root
+  group:
+    description: Group of the key file, for a service user that must read the key (for example V(mosquitto)).
+    type: str
+  mode:
+    description: Mode of the key file. Default V(0600), or V(0640) when O(group) is set.
+    type: raw
+  dir_mode:
+    description: Mode of the identity directory.
+    type: raw
+    default: "0755"
+"""
+
+EXAMPLES = r"""
+- name: Key and CSR for a device
+  iotsec.tls.identity_key:
+    path: /etc/iotsec-tls/identity
+    common_name: "{{ inventory_hostname }}"
+  register: key
+
+- name: Broker key readable by the mosquitto user, fresh on every renewal
+  iotsec.tls.identity_key:
+    path: /etc/iotsec-tls/identity
+    common_name: broker1
+    key_type: ecdsa-p384
+    group: mosquitto
+    rekey: true
+"""
+
+RETURN = r"""
+csr:
+  description: The certificate signing request (PEM). Not returned in check mode when a key would be made.
+  type: str
+  returned: success
+public_key_sha256:
+  description: SHA-256 (hex) of the public key's DER SubjectPublicKeyInfo.
+  type: str
+  returned: success
+key_type:
+  description: Type of the key the CSR carries.
+  type: str
+  returned: success
+  sample: ecdsa-p256
+key_source:
+  description: V(pending) for a key waiting for its certificate, V(current) for the key in service.
+  type: str
+  returned: success
+key_created:
+  description: Whether this run generated a new key.
+  type: bool
+  returned: always
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.iotsec.tls.plugins.module_utils.common import fail_pki, require_cryptography
+from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
+    KEY_TYPES,
+    PKIError,
+    spki_sha256,
+)
+from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import (
+    fix_file,
+    parse_mode,
+    resolve_owner,
+)
+from ansible_collections.iotsec.tls.plugins.module_utils.keys import get_backend
+from ansible_collections.iotsec.tls.plugins.module_utils.store import IdentityStore
+
+try:
+    from cryptography.hazmat.primitives import serialization
+except ImportError:  # pragma: no cover - reported by require_cryptography
+    pass
+
+
+def choose_key(store, backend, key_type, rekey):
+    """Return (path, create): the key the CSR should carry, and whether it must be made."""
+    pending_ok = backend.exists(store.pending_key) and _type_ok(backend, store.pending_key, key_type)
+    if not rekey and backend.exists(store.current_key) and \
+            _type_ok(backend, store.current_key, key_type):
+        return store.current_key, False
+    if pending_ok:
+        return store.pending_key, False
+    return store.pending_key, True
+
+
+def _type_ok(backend, path, key_type):
+    try:
+        return backend.key_type(path) == key_type
+    except PKIError:
+        return False  # unreadable or broken: replaced by a new pending key
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", required=True),
+            key_type=dict(type="str", default="ecdsa-p256", choices=list(KEY_TYPES)),
+            backend=dict(type="str", default="file", choices=["file"]),
+            rekey=dict(type="bool", default=False),
+            common_name=dict(type="str", required=True),
+            owner=dict(type="str", default="root"),
+            group=dict(type="str"),
+            mode=dict(type="raw"),
+            dir_mode=dict(type="raw", default="0755"),
+        ),
+        supports_check_mode=True,
+    )
+    require_cryptography(module)
+    p = module.params
+    try:
+        uid, gid = resolve_owner(p["owner"], p["group"])
+        key_mode = parse_mode(p["mode"], 0o640 if p["group"] else 0o600)
+        dir_mode = parse_mode(p["dir_mode"], 0o755)
+    except ValueError as exc:
+        module.fail_json(msg="%s; nothing was changed" % exc, check="parameters")
+    if key_mode & 0o007:
+        module.fail_json(msg="key mode %o gives other users access to the private key" % key_mode,
+                         check="key_mode", hint="use 0600, or 0640 with a service group")
+    store = IdentityStore(p["path"])
+    try:
+        backend = get_backend(p["backend"])
+        path, create = choose_key(store, backend, p["key_type"], p["rekey"])
+        if module.check_mode:
+            if create:
+                module.exit_json(changed=True, key_created=True, key_source="pending",
+                                 key_type=p["key_type"])
+            changed = False
+        else:
+            changed = store.prepare(dir_mode, uid, gid if p["group"] else -1)
+            if create:
+                backend.create(path, p["key_type"], key_mode, uid, gid)
+                changed = True
+            else:
+                changed = fix_file(os.path.realpath(path), key_mode, uid, gid) or changed
+        csr = backend.csr(path, p["common_name"])
+    except PKIError as exc:
+        fail_pki(module, exc)
+    except (IOError, OSError) as exc:
+        module.fail_json(msg="cannot write the key in %s: %s; nothing was changed"
+                         % (p["path"], exc), check="key_write")
+    module.exit_json(
+        changed=changed, key_created=create and not module.check_mode,
+        key_source="pending" if path == store.pending_key else "current",
+        csr=csr.public_bytes(serialization.Encoding.PEM).decode("ascii"),
+        public_key_sha256=spki_sha256(csr.public_key()), key_type=backend.key_type(path))
+
+
+if __name__ == "__main__":
+    main()
