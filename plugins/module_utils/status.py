@@ -28,7 +28,9 @@ def evaluate(store, backend, expected, now=None):
 
     expected keys: common_name, dns_names, ip_addresses, extended_key_usage (list),
     ca_chain (list of certificates, issuing CA first, or None to skip), renew_before
-    (fraction of the lifetime, 0 < x < 1), key_type (or None to accept any).
+    (fraction of the lifetime, 0 < x < 1), key_type (or None to accept any), lifetime
+    (configured lifetime in seconds, or None: a certificate that would still be valid after
+    a new one issued now expires is reissued, so a shortened lifetime takes effect at once).
     """
     now = now or utcnow()
     reasons = []
@@ -92,6 +94,9 @@ def evaluate(store, backend, expected, now=None):
         elif remaining < lifetime * float(expected.get("renew_before", 1.0 / 3)):
             reason("renew", "%d seconds left, less than %s of the lifetime"
                    % (remaining, expected.get("renew_before", 1.0 / 3)))
+        elif expected.get("lifetime") and remaining > expected["lifetime"]:
+            reason("lifetime", "%d seconds left, longer than the configured lifetime of %d seconds"
+                   % (remaining, expected["lifetime"]))
 
     result["reasons"] = reasons
     result["needs_certificate"] = bool(reasons)

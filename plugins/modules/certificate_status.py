@@ -53,11 +53,12 @@ options:
     type: list
     elements: str
     default: []
-  extended_key_usage:
-    description: Expected extended key usages, from the host's role.
-    type: list
-    elements: str
-    choices: [clientAuth, serverAuth]
+  profile:
+    description:
+      - Role of the host; its certificate must carry exactly this role's extended key usage
+        (V(device) clientAuth, V(broker) serverAuth). Omit to accept any.
+    type: str
+    choices: [device, broker]
   ca_chain:
     description: The fleet CA chain (PEM, issuing CA first). When given, the installed chain and issuer must match it.
     type: str
@@ -65,6 +66,11 @@ options:
     description: Renew when less than this fraction of the lifetime is left (0 < x < 1).
     type: float
     default: 0.3333
+  lifetime:
+    description:
+      - Configured certificate lifetime (V(7d), V(12h), V(300s)). A certificate that would outlive
+        one issued now is renewed, so a shortened lifetime takes effect on the next run.
+    type: str
   key_type:
     description: Expected key type; a different key type needs a new key and certificate.
     type: str
@@ -77,7 +83,7 @@ EXAMPLES = r"""
     path: /etc/iotsec-tls/identity
     common_name: "{{ inventory_hostname }}"
     dns_names: ["{{ inventory_hostname }}"]
-    extended_key_usage: [clientAuth]
+    profile: device
     ca_chain: "{{ fleet_ca.chain }}"
   register: identity_status
 """
@@ -110,12 +116,13 @@ lifetime_seconds:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.iotsec.tls.plugins.module_utils.common import fail_pki, require_cryptography
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
-    EKU_NAMES,
     KEY_TYPES,
     PKIError,
     load_certificates,
 )
+from ansible_collections.iotsec.tls.plugins.module_utils.duration import parse_duration
 from ansible_collections.iotsec.tls.plugins.module_utils.keys import get_backend
+from ansible_collections.iotsec.tls.plugins.module_utils.policy import PROFILES
 from ansible_collections.iotsec.tls.plugins.module_utils.status import evaluate
 from ansible_collections.iotsec.tls.plugins.module_utils.store import IdentityStore
 
@@ -128,10 +135,11 @@ def main():
             common_name=dict(type="str"),
             dns_names=dict(type="list", elements="str", default=[]),
             ip_addresses=dict(type="list", elements="str", default=[]),
-            extended_key_usage=dict(type="list", elements="str", choices=list(EKU_NAMES)),
+            profile=dict(type="str", choices=sorted(PROFILES)),
             ca_chain=dict(type="str"),
             renew_before=dict(type="float", default=0.3333),
             key_type=dict(type="str", choices=list(KEY_TYPES)),
+            lifetime=dict(type="str"),
         ),
         supports_check_mode=True,
     )
@@ -141,7 +149,12 @@ def main():
         module.fail_json(msg="renew_before must be a fraction between 0 and 1, got %s"
                          % p["renew_before"], check="parameters")
     try:
-        expected = dict(p)
+        lifetime = parse_duration(p["lifetime"], "lifetime") if p["lifetime"] else None
+    except ValueError as exc:
+        module.fail_json(msg=str(exc), check="parameters")
+    try:
+        expected = dict(p, lifetime=lifetime)
+        expected["extended_key_usage"] = PROFILES[p["profile"]] if p["profile"] else None
         expected["ca_chain"] = load_certificates(p["ca_chain"], "ca_chain") if p["ca_chain"] else None
         result = evaluate(IdentityStore(p["path"]), get_backend(p["backend"]), expected)
     except PKIError as exc:

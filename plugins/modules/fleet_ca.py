@@ -35,12 +35,20 @@ options:
     description: Directory of the CA on the CA host.
     type: path
     required: true
+  state:
+    description:
+      - V(present) creates or imports the CA when missing and checks it when present.
+      - V(info) only reads the public CA facts (certificates, fingerprints, policy) and fails when
+        there is no CA. It needs no passphrase; when O(passphrase) is given, it also proves that it
+        opens the issuing CA key, so that a wrong passphrase is found before any host changes.
+    type: str
+    default: present
+    choices: [present, info]
   passphrase:
     description:
       - Passphrase that encrypts the CA private keys at rest. At least 12 characters.
-      - Keep it in Ansible Vault or an AWX credential.
+      - Keep it in Ansible Vault or an AWX credential. Required with O(state=present).
     type: str
-    required: true
   name:
     description: Name used in the CA subjects (C(<name> Root CA), C(<name> Issuing CA)).
     type: str
@@ -127,6 +135,12 @@ EXAMPLES = r"""
       max_lifetime: 30d
   no_log: true
 
+- name: Read the public CA facts (no passphrase needed)
+  iotsec.tls.fleet_ca:
+    ca_dir: /var/lib/iotsec-tls/ca
+    state: info
+  register: fleet_ca
+
 - name: Use an existing root CA (its key is re-encrypted with the CA passphrase)
   iotsec.tls.fleet_ca:
     ca_dir: /var/lib/iotsec-tls/ca
@@ -206,7 +220,8 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             ca_dir=dict(type="path", required=True),
-            passphrase=dict(type="str", required=True, no_log=True),
+            state=dict(type="str", default="present", choices=["present", "info"]),
+            passphrase=dict(type="str", no_log=True),
             name=dict(type="str", default="iotsec.tls fleet"),
             root_key_type=dict(type="str", default="ecdsa-p384", choices=list(KEY_TYPES)),
             issuing_key_type=dict(type="str", default="ecdsa-p256", choices=list(KEY_TYPES)),
@@ -228,11 +243,18 @@ def main():
         ),
         required_by=dict(import_root_key=["import_root_cert"],
                          import_issuing_cert=["import_root_cert", "import_issuing_key"]),
+        required_if=[("state", "present", ["passphrase"])],
         supports_check_mode=True,
     )
     require_cryptography(module)
     p = module.params
     ca_dir = p["ca_dir"]
+    if p["state"] == "info":
+        try:
+            info = IssuingCA(ca_dir, p["passphrase"], load_key=bool(p["passphrase"])).info()
+        except PKIError as exc:
+            fail_pki(module, exc)
+        module.exit_json(changed=False, created=False, **info)
     try:
         policy = check_policy(p["policy"])
         state = ca_state(ca_dir)
