@@ -1,0 +1,243 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, iotsec.tls contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The identity store: generations, atomic switch, previous pair, rollback, refusals."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+import pytest
+
+from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
+    PKIError,
+    cert_sha256,
+    cert_to_pem,
+    load_certificate,
+    load_certificates,
+    spki_sha256,
+)
+from ansible_collections.iotsec.tls.plugins.module_utils.keys import FileKeyBackend
+from ansible_collections.iotsec.tls.plugins.module_utils.store import FILES, IdentityStore
+
+
+@pytest.fixture
+def backend():
+    return FileKeyBackend()
+
+
+@pytest.fixture
+def store(tmp_path):
+    st = IdentityStore(str(tmp_path / "identity"))
+    assert st.prepare(0o755) is True
+    assert st.prepare(0o755) is False
+    return st
+
+
+def _pending_cert(store, backend, ca, pki, key_type="ecdsa-p256", **kwargs):
+    backend.create(store.pending_key, key_type, 0o600)
+    return pki.sign(ca, backend.public_key(store.pending_key), **kwargs)
+
+
+def _install_new(store, backend, ca, pki, key_mode=0o600):
+    cert = _pending_cert(store, backend, ca, pki)
+    key_path = store.find_key_for(cert, backend)
+    assert key_path == store.pending_key
+    return cert, store.install(cert, ca.chain, key_path, key_mode)
+
+
+def _read(path):
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def test_prepare_modes(tmp_path, pki):
+    st = IdentityStore(str(tmp_path / "identity"))
+    st.prepare(0o750)
+    assert pki.mode(st.path) == 0o750
+    assert pki.mode(st.pending_dir) == 0o700
+    st2 = IdentityStore(str(tmp_path / "identity2"))
+    st2.prepare(0o755, -1, os.getgid())
+    assert pki.mode(st2.pending_dir) == 0o750
+
+
+def test_first_install(store, backend, ca, pki):
+    cert, generation = _install_new(store, backend, ca, pki)
+    assert generation == "gen-" + cert_sha256(cert)[:16]
+    assert store.link_target("current") == generation
+    assert store.link_target("previous") is None
+    gen_dir = os.path.join(store.path, generation)
+    assert sorted(os.listdir(gen_dir)) == sorted(FILES)
+    assert _read(os.path.join(gen_dir, "cert.pem")).decode() == cert_to_pem(cert)
+    assert _read(os.path.join(gen_dir, "chain.pem")).decode() == ca.chain_pem
+    assert _read(os.path.join(gen_dir, "fullchain.pem")).decode() == \
+        cert_to_pem(cert) + ca.chain_pem
+    assert spki_sha256(backend.public_key(os.path.join(gen_dir, "key.pem"))) == \
+        spki_sha256(cert.public_key())
+    assert pki.mode(os.path.join(gen_dir, "key.pem")) == 0o600
+    for name in ("cert.pem", "chain.pem", "fullchain.pem"):
+        assert pki.mode(os.path.join(gen_dir, name)) == 0o644
+    # top-level links into current
+    for name in FILES:
+        assert store.link_target(name) == os.path.join("current", name)
+        assert os.path.realpath(os.path.join(store.path, name)) == \
+            os.path.realpath(os.path.join(gen_dir, name))
+    # the pending key was consumed
+    assert not os.path.exists(store.pending_key)
+    assert os.listdir(store.pending_dir) == []
+    # what services read is a matching pair
+    served = load_certificate(_read(os.path.join(store.path, "cert.pem")))
+    assert spki_sha256(backend.public_key(os.path.join(store.path, "key.pem"))) == \
+        spki_sha256(served.public_key())
+    assert store.is_current(cert, ca.chain)
+    read_cert, read_chain, problems = store.read_current()
+    assert problems == []
+    assert cert_sha256(read_cert) == cert_sha256(cert)
+    assert [cert_sha256(c) for c in read_chain] == [cert_sha256(c) for c in ca.chain]
+
+
+def test_install_with_group_mode(store, backend, ca, pki):
+    _cert, generation = _install_new(store, backend, ca, pki, key_mode=0o640)
+    assert pki.mode(os.path.join(store.path, generation, "key.pem")) == 0o640
+
+
+def test_second_install_keeps_previous_and_prunes_older(store, backend, ca, pki):
+    cert1, gen1 = _install_new(store, backend, ca, pki)
+    cert2, gen2 = _install_new(store, backend, ca, pki)
+    assert store.link_target("current") == gen2
+    assert store.link_target("previous") == gen1
+    assert os.path.isdir(os.path.join(store.path, gen1))
+    assert store.is_current(cert2, ca.chain) and not store.is_current(cert1, ca.chain)
+    cert3, gen3 = _install_new(store, backend, ca, pki)
+    assert store.link_target("current") == gen3
+    assert store.link_target("previous") == gen2
+    assert not os.path.exists(os.path.join(store.path, gen1))
+    assert sorted(n for n in os.listdir(store.path) if n.startswith("gen-")) == \
+        sorted([gen2, gen3])
+    assert not any(n.startswith(".") for n in os.listdir(store.path))
+
+
+def test_install_for_current_key_without_rekey(store, backend, ca, pki):
+    cert1, gen1 = _install_new(store, backend, ca, pki)
+    cert2 = pki.sign(ca, cert1.public_key())
+    key_path = store.find_key_for(cert2, backend)
+    assert key_path == store.current_key
+    gen2 = store.install(cert2, ca.chain, key_path, 0o600)
+    assert gen2 != gen1
+    new_key = os.path.join(store.path, gen2, "key.pem")
+    old_key = os.path.join(store.path, gen1, "key.pem")
+    assert _read(new_key) == _read(old_key)
+    assert store.link_target("previous") == gen1
+    assert store.is_current(cert2, ca.chain)
+
+
+def test_pending_key_preferred_over_current(store, backend, ca, pki):
+    cert1, _gen1 = _install_new(store, backend, ca, pki)
+    backend.create(store.pending_key, "ecdsa-p256", 0o600)
+    # a certificate for the current key is still matched to the current key
+    assert store.find_key_for(pki.sign(ca, cert1.public_key()), backend) == store.current_key
+    cert2 = pki.sign(ca, backend.public_key(store.pending_key))
+    assert store.find_key_for(cert2, backend) == store.pending_key
+
+
+def test_install_refuses_foreign_key_and_changes_nothing(store, backend, ca, pki):
+    _install_new(store, backend, ca, pki)
+    backend.create(store.pending_key, "ecdsa-p256", 0o600)
+    before = pki.snapshot(store.path)
+    foreign = pki.sign(ca, pki.new_key().public_key())
+    with pytest.raises(PKIError) as err:
+        store.find_key_for(foreign, backend)
+    assert err.value.check == "key_mismatch"
+    assert store.path in err.value.message
+    assert pki.snapshot(store.path) == before
+
+
+def test_key_mismatch_on_empty_store(store, backend, ca, pki):
+    before = pki.snapshot(store.path)
+    with pytest.raises(PKIError) as err:
+        store.find_key_for(pki.sign(ca, pki.new_key().public_key()), backend)
+    assert err.value.check == "key_mismatch"
+    assert pki.snapshot(store.path) == before
+
+
+def test_rollback_swaps_current_and_previous(store, backend, ca, pki):
+    cert1, gen1 = _install_new(store, backend, ca, pki)
+    cert2, gen2 = _install_new(store, backend, ca, pki)
+    assert store.rollback() == gen1
+    assert store.link_target("current") == gen1
+    assert store.link_target("previous") == gen2
+    assert store.is_current(cert1, ca.chain)
+    served = load_certificate(_read(os.path.join(store.path, "cert.pem")))
+    assert cert_sha256(served) == cert_sha256(cert1)
+    assert spki_sha256(backend.public_key(os.path.join(store.path, "key.pem"))) == \
+        spki_sha256(cert1.public_key())
+    assert store.rollback() == gen2
+    assert store.is_current(cert2, ca.chain)
+
+
+def test_rollback_without_previous(store, backend, ca, pki):
+    with pytest.raises(PKIError) as err:
+        store.rollback()
+    assert err.value.check == "rollback"
+    _install_new(store, backend, ca, pki)
+    before = pki.snapshot(store.path)
+    with pytest.raises(PKIError) as err:
+        store.rollback()
+    assert err.value.check == "rollback"
+    assert pki.snapshot(store.path) == before
+
+
+def test_is_current(store, backend, ca, other_ca, pki):
+    cert = _pending_cert(store, backend, ca, pki)
+    assert not store.is_current(cert, ca.chain)  # nothing installed
+    store.install(cert, ca.chain, store.pending_key, 0o600)
+    assert store.is_current(cert, ca.chain)
+    assert not store.is_current(cert, other_ca.chain)
+    assert not store.is_current(cert, ca.chain[:1])
+    assert not store.is_current(pki.sign(ca, cert.public_key()), ca.chain)
+
+
+def test_read_current_problems(store, backend, ca, pki):
+    assert store.read_current() == (None, None, ["certificate missing", "chain missing"])
+    _cert, generation = _install_new(store, backend, ca, pki)
+    with open(os.path.join(store.path, generation, "chain.pem"), "w") as handle:
+        handle.write("garbage")
+    cert, chain, problems = store.read_current()
+    assert cert is not None and chain is None
+    assert len(problems) == 1 and problems[0].startswith("chain unreadable")
+
+
+def test_old_generation_keys_are_shredded(store, backend, ca, pki, monkeypatch):
+    from ansible_collections.iotsec.tls.plugins.module_utils import store as store_mod
+    shredded = []
+    real = store_mod.shred_file
+
+    def spy(path):
+        shredded.append(os.path.relpath(path, store.path))
+        return real(path)
+    monkeypatch.setattr(store_mod, "shred_file", spy)
+    _c1, gen1 = _install_new(store, backend, ca, pki)
+    _install_new(store, backend, ca, pki)
+    _install_new(store, backend, ca, pki)
+    assert os.path.join(gen1, "key.pem") in shredded
+
+
+def test_shred_file(tmp_path):
+    from ansible_collections.iotsec.tls.plugins.module_utils.store import shred_file
+    path = tmp_path / "key.pem"
+    path.write_bytes(b"secret")
+    linked = tmp_path / "other.pem"
+    os.link(str(path), str(linked))
+    shred_file(str(path))
+    assert not path.exists()
+    assert linked.read_bytes() == b"secret"  # a key still linked elsewhere is kept intact
+    shred_file(str(tmp_path / "missing"))  # no error
+
+
+def test_chain_of_installed_generation_loads(store, backend, ca, pki):
+    _cert, generation = _install_new(store, backend, ca, pki)
+    chain = load_certificates(_read(os.path.join(store.path, "chain.pem")))
+    assert [cert_sha256(c) for c in chain] == [cert_sha256(ca.cert), cert_sha256(ca.root)]
+    assert generation.startswith("gen-")

@@ -1,0 +1,106 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, iotsec.tls contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""identity_key.choose_key: which key the CSR carries and whether a new one is made."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+import pytest
+
+from ansible_collections.iotsec.tls.plugins.module_utils.crypto import spki_sha256
+from ansible_collections.iotsec.tls.plugins.module_utils.keys import FileKeyBackend
+from ansible_collections.iotsec.tls.plugins.module_utils.store import IdentityStore
+from ansible_collections.iotsec.tls.plugins.modules.identity_key import choose_key
+
+
+@pytest.fixture
+def backend():
+    return FileKeyBackend()
+
+
+@pytest.fixture
+def store(tmp_path):
+    st = IdentityStore(str(tmp_path / "identity"))
+    st.prepare(0o755)
+    return st
+
+
+def _install_current(store, backend, ca, pki, key_type="ecdsa-p256"):
+    backend.create(store.pending_key, key_type, 0o600)
+    cert = pki.sign(ca, backend.public_key(store.pending_key))
+    store.install(cert, ca.chain, store.pending_key, 0o600)
+    return spki_sha256(cert.public_key())
+
+
+def test_no_key_creates_pending(store, backend):
+    assert choose_key(store, backend, "ecdsa-p256", False) == (store.pending_key, True)
+    assert choose_key(store, backend, "ecdsa-p256", True) == (store.pending_key, True)
+
+
+def test_no_store_directory_yet(tmp_path, backend):
+    store = IdentityStore(str(tmp_path / "absent"))
+    assert choose_key(store, backend, "ed25519", False) == (store.pending_key, True)
+    assert not os.path.exists(store.path)  # choosing writes nothing
+
+
+def test_current_key_of_right_type_is_kept(store, backend, ca, pki):
+    _install_current(store, backend, ca, pki)
+    before = pki.snapshot(store.path)
+    assert choose_key(store, backend, "ecdsa-p256", False) == (store.current_key, False)
+    assert pki.snapshot(store.path) == before
+
+
+def test_rekey_makes_new_pending_key(store, backend, ca, pki):
+    _install_current(store, backend, ca, pki)
+    assert choose_key(store, backend, "ecdsa-p256", True) == (store.pending_key, True)
+
+
+def test_pending_key_left_over_is_reused(store, backend, ca, pki):
+    _install_current(store, backend, ca, pki)
+    backend.create(store.pending_key, "ecdsa-p256", 0o600)
+    assert choose_key(store, backend, "ecdsa-p256", True) == (store.pending_key, False)
+    # without rekey the current key still wins
+    assert choose_key(store, backend, "ecdsa-p256", False) == (store.current_key, False)
+
+
+def test_pending_key_without_current(store, backend):
+    backend.create(store.pending_key, "ed25519", 0o600)
+    assert choose_key(store, backend, "ed25519", False) == (store.pending_key, False)
+
+
+def test_wrong_type_makes_new_pending_key(store, backend, ca, pki):
+    _install_current(store, backend, ca, pki, "ecdsa-p256")
+    assert choose_key(store, backend, "ed25519", False) == (store.pending_key, True)
+    backend.create(store.pending_key, "ecdsa-p384", 0o600)  # left over, but wrong type too
+    assert choose_key(store, backend, "ed25519", False) == (store.pending_key, True)
+    assert choose_key(store, backend, "ecdsa-p384", False) == (store.pending_key, False)
+
+
+def test_broken_keys_are_replaced(store, backend, ca, pki):
+    _install_current(store, backend, ca, pki)
+    with open(store.current_key, "w") as handle:
+        handle.write("broken")
+    with open(store.pending_key, "w") as handle:
+        handle.write("broken")
+    assert choose_key(store, backend, "ecdsa-p256", False) == (store.pending_key, True)
+
+
+def test_full_rotation_cycle(store, backend, ca, pki):
+    """identity_key -> issue -> install, twice: the second rekey gives a different key."""
+    first = None
+    for _round in range(2):
+        path, create = choose_key(store, backend, "ecdsa-p256", True)
+        assert (path, create) == (store.pending_key, True)
+        backend.create(path, "ecdsa-p256", 0o600)
+        csr = backend.csr(path, "dev1")
+        cert = pki.sign(ca, csr.public_key())
+        store.install(cert, ca.chain, store.find_key_for(cert, backend), 0o600)
+        key_id = spki_sha256(backend.public_key(store.current_key))
+        assert key_id == spki_sha256(cert.public_key())
+        assert key_id != first
+        first = key_id
+    assert choose_key(store, backend, "ecdsa-p256", False) == (store.current_key, False)
