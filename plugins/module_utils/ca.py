@@ -142,40 +142,45 @@ def build_ca_certificate(subject, public_key, issuer_cert, issuer_key, lifetime_
     return builder.sign(issuer_key, _sign_algorithm(issuer_key))
 
 
-def _write_key(ca_dir, name, key, passphrase):
-    write_atomic(ca_path(ca_dir, name), encrypted_pem(key, passphrase), mode=0o600)
+def _write_all(ca_dir, passphrase, root, root_key, issuing, issuing_key):
+    """Write a CA built in memory. Nothing is written before every check has passed."""
+    files = [("root.pem", cert_to_pem(root), 0o644)]
+    if root_key is not None:
+        files.append(("root.key", encrypted_pem(root_key, passphrase), 0o600))
+    files += [("issuing.key", encrypted_pem(issuing_key, passphrase), 0o600),
+              ("issuing.pem", cert_to_pem(issuing), 0o644),
+              ("chain.pem", cert_to_pem(issuing) + cert_to_pem(root), 0o644)]
+    ensure_dir(ca_dir, 0o700)
+    for name, data, mode in files:
+        write_atomic(ca_path(ca_dir, name), data, mode=mode)
 
 
-def _write_cert(ca_dir, name, pem):
-    write_atomic(ca_path(ca_dir, name), pem, mode=0o644)
+def _lifetime(value, what):
+    try:
+        return parse_duration(value, what)
+    except ValueError as exc:
+        raise PKIError("ca_lifetime", str(exc), "write lifetimes like 3650d")
 
 
 def create_ca(ca_dir, passphrase, name, organization, root_key_type="ecdsa-p384",
               issuing_key_type="ecdsa-p256", root_lifetime="3650d", issuing_lifetime="1825d"):
     """Create root and issuing CA in an empty CA directory."""
     _passphrase_bytes(passphrase)
-    try:
-        root_seconds = parse_duration(root_lifetime, "root lifetime")
-        issuing_seconds = parse_duration(issuing_lifetime, "issuing lifetime")
-    except ValueError as exc:
-        raise PKIError("ca_lifetime", str(exc), "write lifetimes like 3650d")
-    ensure_dir(ca_dir, 0o700)
+    root_seconds = _lifetime(root_lifetime, "root lifetime")
+    issuing_seconds = _lifetime(issuing_lifetime, "issuing lifetime")
     root_key = generate_private_key(root_key_type)
     root = build_ca_certificate(_name("%s Root CA" % name, organization), root_key.public_key(),
                                 None, root_key, root_seconds, None)
-    _write_key(ca_dir, "root.key", root_key, passphrase)
-    _write_cert(ca_dir, "root.pem", cert_to_pem(root))
-    _create_issuing(ca_dir, passphrase, name, organization, root, root_key, issuing_key_type,
-                    issuing_seconds)
+    issuing, issuing_key = _build_issuing(name, organization, root, root_key, issuing_key_type,
+                                          issuing_seconds)
+    _write_all(ca_dir, passphrase, root, root_key, issuing, issuing_key)
 
 
-def _create_issuing(ca_dir, passphrase, name, organization, root, root_key, key_type, seconds):
+def _build_issuing(name, organization, root, root_key, key_type, seconds):
     issuing_key = generate_private_key(key_type)
     issuing = build_ca_certificate(_name("%s Issuing CA" % name, organization),
                                    issuing_key.public_key(), root, root_key, seconds, 0)
-    _write_key(ca_dir, "issuing.key", issuing_key, passphrase)
-    _write_cert(ca_dir, "issuing.pem", cert_to_pem(issuing))
-    _write_cert(ca_dir, "chain.pem", cert_to_pem(issuing) + cert_to_pem(root))
+    return issuing, issuing_key
 
 
 def _check_ca_cert(cert, what):
@@ -232,21 +237,11 @@ def import_ca(ca_dir, passphrase, name, organization, root_cert_pem, root_key_pe
     elif root_key is None:
         raise PKIError("ca_import", "neither a root key nor an issuing CA was given",
                        "import a root with its key, or an issuing CA with its key and root")
-    ensure_dir(ca_dir, 0o700)
-    _write_cert(ca_dir, "root.pem", cert_to_pem(root))
-    if root_key is not None:
-        _write_key(ca_dir, "root.key", root_key, passphrase)
-    if issuing is not None:
-        _write_key(ca_dir, "issuing.key", issuing_key, passphrase)
-        _write_cert(ca_dir, "issuing.pem", cert_to_pem(issuing))
-        _write_cert(ca_dir, "chain.pem", cert_to_pem(issuing) + cert_to_pem(root))
-    else:
-        try:
-            seconds = parse_duration(issuing_lifetime, "issuing lifetime")
-        except ValueError as exc:
-            raise PKIError("ca_lifetime", str(exc), "write lifetimes like 1825d")
-        _create_issuing(ca_dir, passphrase, name, organization, root, root_key, issuing_key_type,
-                        seconds)
+    if issuing is None:
+        issuing, issuing_key = _build_issuing(
+            name, organization, root, root_key, issuing_key_type,
+            _lifetime(issuing_lifetime, "issuing lifetime"))
+    _write_all(ca_dir, passphrase, root, root_key, issuing, issuing_key)
 
 
 def _bytes(data):

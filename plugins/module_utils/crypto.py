@@ -148,10 +148,13 @@ def describe_public_key(public_key):
 
 
 def key_type_allowed(public_key, allowed, min_rsa_bits):
-    """True when the public key is of an allowed type (RSA: at least min_rsa_bits)."""
+    """True when the public key is of an allowed type.
+
+    RSA keys must be at least min_rsa_bits and at least the smallest RSA size listed in allowed.
+    """
     if isinstance(public_key, rsa.RSAPublicKey):
-        return public_key.key_size >= min_rsa_bits and any(
-            name.startswith("rsa-") for name in allowed)
+        sizes = [int(name[4:]) for name in allowed if name.startswith("rsa-")]
+        return bool(sizes) and public_key.key_size >= max(min_rsa_bits, min(sizes))
     return describe_public_key(public_key) in allowed
 
 
@@ -160,18 +163,17 @@ def signed_by(cert, issuer):
     if cert.issuer != issuer.subject:
         return False
     key = issuer.public_key()
+    algorithm = cert.signature_hash_algorithm
     try:
-        if isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(cert.signature, cert.tbs_certificate_bytes,
-                       ec.ECDSA(cert.signature_hash_algorithm))
-        elif isinstance(key, rsa.RSAPublicKey):
-            key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(),
-                       cert.signature_hash_algorithm)
-        elif isinstance(key, ed25519.Ed25519PublicKey):
+        if isinstance(key, ec.EllipticCurvePublicKey) and algorithm is not None:
+            key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(algorithm))
+        elif isinstance(key, rsa.RSAPublicKey) and algorithm is not None:
+            key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), algorithm)
+        elif isinstance(key, ed25519.Ed25519PublicKey) and algorithm is None:
             key.verify(cert.signature, cert.tbs_certificate_bytes)
         else:
-            return False
-    except InvalidSignature:
+            return False  # the signature algorithm does not fit the issuer's key
+    except (InvalidSignature, TypeError, ValueError):
         return False
     return True
 

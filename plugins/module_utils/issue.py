@@ -64,16 +64,18 @@ def issue_batch(ca, ledger, requests, check_mode=False, now=None):
     """Return {host: result}; result has ok, and either certificate facts or an error."""
     now = now or utcnow()
     results = {}
-    prepared = []
-    seen_hosts = {}
+    counts = {}
     for request in requests:
         host = request.get("host") or "<no host>"
-        if host in seen_hosts:
+        counts[host] = counts.get(host, 0) + 1
+    prepared = []
+    for request in requests:
+        host = request.get("host") or "<no host>"
+        if counts[host] > 1:
             results[host] = _refused(host, PKIError(
-                "request", "host %s appears twice in one batch" % host,
+                "request", "host %s appears %d times in one batch" % (host, counts[host]),
                 "send one request per host"))
             continue
-        seen_hosts[host] = True
         try:
             prepared.append(prepare(request, ca.policy))
         except PKIError as exc:
@@ -106,10 +108,14 @@ def issue_batch(ca, ledger, requests, check_mode=False, now=None):
                 results[host] = {"host": host, "ok": True, "issued": False,
                                  "would_issue": True, "lifetime_seconds": item["lifetime"]}
                 continue
-            cert = build_certificate(
-                item["public_key"], ca.cert, ca.key, item["common_name"], item["dns_names"],
-                item["ip_addresses"], item["profile"], item["lifetime"], ca.policy, now,
-                x509.random_serial_number())
+            try:
+                cert = build_certificate(
+                    item["public_key"], ca.cert, ca.key, item["common_name"], item["dns_names"],
+                    item["ip_addresses"], item["profile"], item["lifetime"], ca.policy, now,
+                    x509.random_serial_number())
+            except PKIError as exc:
+                results[host] = _refused(host, exc)
+                continue
             summary = cert_summary(cert)
             ledger.record({
                 "serial": summary["serial"], "host": host, "profile": item["profile"],

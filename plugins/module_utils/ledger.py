@@ -15,6 +15,7 @@ __metaclass__ = type
 import json
 import os
 import sqlite3
+import time
 
 SCHEMA_VERSION = 1
 
@@ -61,7 +62,7 @@ class Ledger(object):
             os.umask(old_umask)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA busy_timeout = %d" % int(timeout * 1000))
-        self.db.execute("PRAGMA journal_mode = WAL")
+        self._wal(timeout)
         self.db.execute("PRAGMA synchronous = FULL")
         self.db.execute("PRAGMA foreign_keys = ON")
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -79,6 +80,21 @@ class Ledger(object):
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
+
+    def _wal(self, timeout):
+        """Switch to WAL once. SQLite answers 'locked' at once (no busy wait) while another
+        connection writes to a new ledger, so retry until the timeout."""
+        deadline = time.time() + timeout
+        while True:
+            try:
+                if self.db.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                    return
+                self.db.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.time() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def close(self):
         self.db.close()

@@ -88,7 +88,7 @@ def normalize_sans(dns_names, ip_addresses):
             continue
         except ValueError:
             pass
-        if not text or len(text) > 253 or not all(_LABEL.match(label) for label in text.split(".")):
+        if not text or len(text) > 253 or not all(_LABEL.fullmatch(label) for label in text.split(".")):
             raise PKIError("san_syntax", "%r is not a valid DNS name" % (name,),
                            "use letters, digits and hyphens in dot-separated labels")
         dns.add(text)
@@ -96,7 +96,7 @@ def normalize_sans(dns_names, ip_addresses):
 
 
 def check_device_id(device_id):
-    if not isinstance(device_id, str) or not _DEVICE_ID.match(device_id):
+    if not isinstance(device_id, str) or not _DEVICE_ID.fullmatch(device_id):
         raise PKIError("subject", "device id %r is not allowed as a common name" % (device_id,),
                        "use 1-64 characters: letters, digits, '.', '_', ':' and '-'")
     return device_id

@@ -22,6 +22,9 @@ from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
 )
 from ansible_collections.iotsec.tls.plugins.module_utils.policy import normalize_sans
 
+# Seconds a certificate may live beyond the configured lifetime (the CA backdates notBefore).
+LIFETIME_SLACK = 300
+
 
 def evaluate(store, backend, expected, now=None):
     """Return a dict: needs_certificate, reasons (list of {code, message}), certificate, ...
@@ -29,8 +32,9 @@ def evaluate(store, backend, expected, now=None):
     expected keys: common_name, dns_names, ip_addresses, extended_key_usage (list),
     ca_chain (list of certificates, issuing CA first, or None to skip), renew_before
     (fraction of the lifetime, 0 < x < 1), key_type (or None to accept any), lifetime
-    (configured lifetime in seconds, or None: a certificate that would still be valid after
-    a new one issued now expires is reissued, so a shortened lifetime takes effect at once).
+    (configured lifetime in seconds, or None: a certificate whose own lifetime is longer than
+    configured, beyond the backdate and a tenth, is reissued, so a shortened lifetime takes
+    effect at once; the certificate's own dates are compared, so the host's clock plays no part).
     """
     now = now or utcnow()
     reasons = []
@@ -94,9 +98,10 @@ def evaluate(store, backend, expected, now=None):
         elif remaining < lifetime * float(expected.get("renew_before", 1.0 / 3)):
             reason("renew", "%d seconds left, less than %s of the lifetime"
                    % (remaining, expected.get("renew_before", 1.0 / 3)))
-        elif expected.get("lifetime") and remaining > expected["lifetime"]:
-            reason("lifetime", "%d seconds left, longer than the configured lifetime of %d seconds"
-                   % (remaining, expected["lifetime"]))
+        elif expected.get("lifetime") and \
+                lifetime > expected["lifetime"] + max(LIFETIME_SLACK, expected["lifetime"] / 10.0):
+            reason("lifetime", "the certificate lives %d seconds, longer than the configured %d"
+                   % (lifetime, expected["lifetime"]))
 
     result["reasons"] = reasons
     result["needs_certificate"] = bool(reasons)

@@ -68,8 +68,9 @@ options:
     default: 0.3333
   lifetime:
     description:
-      - Configured certificate lifetime (V(7d), V(12h), V(300s)). A certificate that would outlive
-        one issued now is renewed, so a shortened lifetime takes effect on the next run.
+      - Configured certificate lifetime (V(7d), V(12h), V(300s)). A certificate whose own lifetime
+        is longer than this by more than 300 seconds or a tenth (the CA backdates notBefore) is
+        renewed, so a shortened lifetime takes effect on the next run.
     type: str
   key_type:
     description: Expected key type; a different key type needs a new key and certificate.
