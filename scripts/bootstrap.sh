@@ -24,6 +24,8 @@ APT_PACKAGES=(
     debootstrap debian-archive-keyring
     # tools the tests use on the controller
     mosquitto-clients sqlite3 openssl ca-certificates rsync git
+    # ansible-test sanity's shellcheck test is skipped silently without it: same checks everywhere
+    shellcheck
 )
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
