@@ -125,6 +125,29 @@ class IdentityStore(object):
         changed = ensure_dir(self.path, dir_mode, uid, gid)
         return ensure_dir(self.pending_dir, 0o700 if gid == -1 else 0o750, uid, gid) or changed
 
+    def discard_pending(self):
+        """Remove a pending key (never the key in service); on a host that has no identity in
+        service yet, remove the directories if that leaves them empty.
+
+        Return True when something was removed. Used when the CA refused the pending key's
+        CSR, so that a refused run leaves the host as it was.
+        """
+        changed = False
+        if os.path.lexists(self.pending_key):
+            shred_file(self.pending_key)
+            changed = True
+        if self.link_target("current"):
+            return changed  # the directories were there before: keep them
+        for path in (self.pending_dir, self.path):
+            try:
+                os.rmdir(path)
+                changed = True
+            except OSError as exc:
+                if exc.errno not in (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+                break
+        return changed
+
     def find_key_for(self, cert, backend):
         """Return the key path (pending first, then current) whose public key is cert's."""
         want = spki_sha256(cert.public_key())

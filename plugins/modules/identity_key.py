@@ -37,6 +37,15 @@ options:
     description: The identity directory on the host (see M(iotsec.tls.certificate_install)).
     type: path
     required: true
+  state:
+    description:
+      - V(present) makes sure there is a key for the CSR and returns the CSR.
+      - V(discarded) removes the pending key (never the key in service), and the identity
+        directory if that leaves it empty. The M(iotsec.tls.device_identity) role does this when
+        the CA refuses a CSR, so that a refused run leaves the host as it was.
+    type: str
+    default: present
+    choices: [present, discarded]
   key_type:
     description: Type of a new key. RSA below 3072 bits is not offered.
     type: str
@@ -54,9 +63,10 @@ options:
     type: bool
     default: false
   common_name:
-    description: Common name written into the CSR. The CA ignores it and takes names from inventory.
+    description:
+      - Common name written into the CSR. The CA ignores it and takes names from inventory.
+      - Required with O(state=present).
     type: str
-    required: true
   owner:
     description: Owner of the key file and the identity directory (name or uid).
     type: str
@@ -79,6 +89,11 @@ EXAMPLES = r"""
     path: /etc/iotsec-tls/identity
     common_name: "{{ inventory_hostname }}"
   register: key
+
+- name: Throw away a pending key whose CSR the CA refused
+  iotsec.tls.identity_key:
+    path: /etc/iotsec-tls/identity
+    state: discarded
 
 - name: Broker key readable by the mosquitto user, fresh on every renewal
   iotsec.tls.identity_key:
@@ -161,16 +176,23 @@ def main():
             key_type=dict(type="str", default="ecdsa-p256", choices=list(KEY_TYPES)),
             backend=dict(type="str", default="file", choices=["file"]),
             rekey=dict(type="bool", default=False),
-            common_name=dict(type="str", required=True),
+            state=dict(type="str", default="present", choices=["present", "discarded"]),
+            common_name=dict(type="str"),
             owner=dict(type="str", default="root"),
             group=dict(type="str"),
             mode=dict(type="raw"),
             dir_mode=dict(type="raw", default="0755"),
         ),
+        required_if=[("state", "present", ["common_name"])],
         supports_check_mode=True,
     )
     require_cryptography(module)
     p = module.params
+    if p["state"] == "discarded":
+        store = IdentityStore(p["path"])
+        if module.check_mode:
+            module.exit_json(changed=os.path.lexists(store.pending_key), key_created=False)
+        module.exit_json(changed=store.discard_pending(), key_created=False)
     try:
         uid, gid = resolve_owner(p["owner"], p["group"])
         key_mode = parse_mode(p["mode"], 0o640 if p["group"] else 0o600)
