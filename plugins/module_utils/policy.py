@@ -195,4 +195,3 @@ def build_certificate(public_key, issuer_cert, issuer_key, common_name, dns_name
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     algorithm = None if isinstance(issuer_key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
     return builder.sign(issuer_key, algorithm)
-

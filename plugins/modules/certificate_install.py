@@ -20,7 +20,7 @@ description:
   - Services read C(<path>/key.pem), C(<path>/cert.pem), C(<path>/chain.pem) and
     C(<path>/fullchain.pem), which point into C(current); they always see a matching pair.
   - Any failed check leaves every file as it was.
-author: iotsec.tls contributors
+author: iotsec.tls contributors (@iotsec)
 extends_documentation_fragment:
   - iotsec.tls.attributes
 attributes:
@@ -129,7 +129,7 @@ def main():
             backend=dict(type="str", default="file", choices=["file"]),
             owner=dict(type="str", default="root"),
             group=dict(type="str"),
-            key_mode=dict(type="raw"),
+            key_mode=dict(type="raw", no_log=False),
         ),
         supports_check_mode=True,
     )

@@ -25,7 +25,7 @@ description:
     in RV(refused); the other requests are still issued. The module itself fails only when the CA
     cannot be used (missing CA, wrong passphrase, unreadable ledger).
   - Certificates issued earlier to the same host are marked C(superseded) on the ledger.
-author: iotsec.tls contributors
+author: iotsec.tls contributors (@iotsec)
 extends_documentation_fragment:
   - iotsec.tls.attributes
 attributes:

@@ -20,7 +20,7 @@ description:
     expired, or less than O(renew_before) of its lifetime is left.
   - For a host whose certificate is fresh this is the only remote module call of the
     M(iotsec.tls.device_identity) role.
-author: iotsec.tls contributors
+author: iotsec.tls contributors (@iotsec)
 extends_documentation_fragment:
   - iotsec.tls.attributes
 attributes:

@@ -13,14 +13,15 @@ short_description: Create, import and check the fleet's root and issuing CA on t
 version_added: 0.1.0
 description:
   - Keeps the fleet CA in one directory on the CA host (inventory group C(iot_ca), by default the
-    control node): a root CA and an issuing CA (pathLenConstraint 0), private keys encrypted at rest
-    with O(passphrase), key files 0600, directory 0700, plus the issuance policy and the ledger.
+    control node). The directory holds a root CA and an issuing CA (pathLenConstraint 0), their
+    private keys encrypted at rest with O(passphrase) (files 0600, directory 0700), the issuance
+    policy and the ledger.
   - When the directory is empty the CA is created (or imported, see O(import_root_cert)).
     When it exists it is never replaced; the module only proves that O(passphrase) opens the
     issuing key, repairs file modes, updates the policy and returns the public CA facts.
   - An incomplete CA directory, or an import that differs from the CA in place, is an error that
     changes nothing.
-author: iotsec.tls contributors
+author: iotsec.tls contributors (@iotsec)
 extends_documentation_fragment:
   - iotsec.tls.attributes
 attributes:
@@ -35,20 +36,12 @@ options:
     description: Directory of the CA on the CA host.
     type: path
     required: true
-  state:
-    description:
-      - V(present) creates or imports the CA when missing and checks it when present.
-      - V(info) only reads the public CA facts (certificates, fingerprints, policy) and fails when
-        there is no CA. It needs no passphrase; when O(passphrase) is given, it also proves that it
-        opens the issuing CA key, so that a wrong passphrase is found before any host changes.
-    type: str
-    default: present
-    choices: [present, info]
   passphrase:
     description:
       - Passphrase that encrypts the CA private keys at rest. At least 12 characters.
-      - Keep it in Ansible Vault or an AWX credential. Required with O(state=present).
+      - Keep it in Ansible Vault or an AWX credential.
     type: str
+    required: true
   name:
     description: Name used in the CA subjects (C(<name> Root CA), C(<name> Issuing CA)).
     type: str
@@ -122,8 +115,8 @@ options:
 notes:
   - The private keys never leave the CA host and are never returned.
 seealso:
+  - module: iotsec.tls.fleet_ca_info
   - module: iotsec.tls.certificate_issue
-  - role: iotsec.tls.ca
 """
 
 EXAMPLES = r"""
@@ -134,12 +127,6 @@ EXAMPLES = r"""
     policy:
       max_lifetime: 30d
   no_log: true
-
-- name: Read the public CA facts (no passphrase needed)
-  iotsec.tls.fleet_ca:
-    ca_dir: /var/lib/iotsec-tls/ca
-    state: info
-  register: fleet_ca
 
 - name: Use an existing root CA (its key is re-encrypted with the CA passphrase)
   iotsec.tls.fleet_ca:
@@ -165,7 +152,7 @@ issuing_certificate:
   type: str
   returned: success
 chain:
-  description: Issuing CA followed by the root CA (PEM): what hosts install beside their certificate.
+  description: Issuing CA followed by the root CA (PEM), which hosts install beside their certificate.
   type: str
   returned: success
 root_sha256:
@@ -220,8 +207,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             ca_dir=dict(type="path", required=True),
-            state=dict(type="str", default="present", choices=["present", "info"]),
-            passphrase=dict(type="str", no_log=True),
+            passphrase=dict(type="str", required=True, no_log=True),
             name=dict(type="str", default="iotsec.tls fleet"),
             root_key_type=dict(type="str", default="ecdsa-p384", choices=list(KEY_TYPES)),
             issuing_key_type=dict(type="str", default="ecdsa-p256", choices=list(KEY_TYPES)),
@@ -235,7 +221,8 @@ def main():
             policy=dict(type="dict", default={}, options=dict(
                 max_lifetime=dict(type="str", default="30d"),
                 min_lifetime=dict(type="str", default="60s"),
-                allowed_key_types=dict(type="list", elements="str", default=list(KEY_TYPES)),
+                allowed_key_types=dict(type="list", elements="str", default=list(KEY_TYPES),
+                                       no_log=False),
                 min_rsa_bits=dict(type="int", default=3072),
                 organization=dict(type="str", default="iotsec.tls fleet"),
                 backdate=dict(type="str", default="60s"),
@@ -243,18 +230,11 @@ def main():
         ),
         required_by=dict(import_root_key=["import_root_cert"],
                          import_issuing_cert=["import_root_cert", "import_issuing_key"]),
-        required_if=[("state", "present", ["passphrase"])],
         supports_check_mode=True,
     )
     require_cryptography(module)
     p = module.params
     ca_dir = p["ca_dir"]
-    if p["state"] == "info":
-        try:
-            info = IssuingCA(ca_dir, p["passphrase"], load_key=bool(p["passphrase"])).info()
-        except PKIError as exc:
-            fail_pki(module, exc)
-        module.exit_json(changed=False, created=False, **info)
     try:
         policy = check_policy(p["policy"])
         state = ca_state(ca_dir)

@@ -13,7 +13,7 @@ short_description: Generate a host's private key on the host and return its CSR
 version_added: 0.1.0
 description:
   - Creates the host's private key where it will be used, in the identity directory O(path), and
-    returns a certificate signing request for it. Only public data is returned: the CSR and the
+    returns a certificate signing request for it. Only public data is returned, the CSR and the
     SHA-256 fingerprint of the public key. Key material never appears in a return value, a diff or
     a log.
   - A new key is written as C(<path>/pending/key.pem), atomically and with its final mode from the
@@ -22,7 +22,7 @@ description:
   - Without O(rekey), the current key is kept when it has the requested O(key_type) and only a new
     CSR is made; with O(rekey) a new key is made (a pending key left by an interrupted run is
     reused, since it was never in service).
-author: iotsec.tls contributors
+author: iotsec.tls contributors (@iotsec)
 extends_documentation_fragment:
   - iotsec.tls.attributes
 attributes:

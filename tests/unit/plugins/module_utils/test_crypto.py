@@ -12,6 +12,7 @@ import datetime
 import pytest
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
 from ansible_collections.iotsec.tls.plugins.module_utils import ca as ca_mod
@@ -249,4 +250,4 @@ def test_common_name_absent(pki):
                .public_key(key.public_key()).serial_number(1)
                .not_valid_before(crypto.utcnow())
                .not_valid_after(crypto.utcnow() + datetime.timedelta(days=1)))
-    assert crypto.cert_common_name(builder.sign(key, crypto.hashes.SHA256())) is None
+    assert crypto.cert_common_name(builder.sign(key, hashes.SHA256())) is None
