@@ -21,9 +21,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
 import errno
+import fcntl
 import os
 import shutil
+import time
 
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
     PKIError,
@@ -42,6 +45,11 @@ from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import (
 )
 
 FILES = ("key.pem", "cert.pem", "chain.pem", "fullchain.pem")
+LOCK_TIMEOUT = 120
+
+
+def generation_name(cert_sha256_hex):
+    return "gen-" + cert_sha256_hex[:16]
 
 
 def shred_file(path):
@@ -138,6 +146,8 @@ class IdentityStore(object):
             changed = True
         if self.link_target("current"):
             return changed  # the directories were there before: keep them
+        if os.path.exists(os.path.join(self.path, ".lock")):
+            os.unlink(os.path.join(self.path, ".lock"))
         for path in (self.pending_dir, self.path):
             try:
                 os.rmdir(path)
@@ -169,7 +179,7 @@ class IdentityStore(object):
 
     def install(self, cert, chain, key_path, key_mode, uid=-1, gid=-1):
         """Write a new generation with cert, chain and the key at key_path, then make it current."""
-        generation = "gen-" + cert_sha256(cert)[:16]
+        generation = generation_name(cert_sha256(cert))
         final = os.path.join(self.path, generation)
         tmp = os.path.join(self.path, "." + generation + ".tmp")
         if os.path.exists(tmp):
@@ -212,10 +222,35 @@ class IdentityStore(object):
             if name.startswith("gen-") and name not in keep:
                 remove_tree(os.path.join(self.path, name))
 
-    def rollback(self):
-        """Make the previous generation current again; return its name."""
+    @contextlib.contextmanager
+    def lock(self, timeout=LOCK_TIMEOUT):
+        """Hold the identity directory's lock: overlapping runs on one host take turns."""
+        handle = open(os.path.join(self.path, ".lock"), "a")
+        try:
+            deadline = time.time() + timeout
+            while True:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except (IOError, OSError) as exc:
+                    if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.time() > deadline:
+                        if time.time() > deadline:
+                            raise PKIError(
+                                "locked", "another run has held %s/.lock for %d seconds"
+                                % (self.path, timeout), "wait for the other run to finish")
+                        raise
+                    time.sleep(0.1)
+            yield
+        finally:
+            handle.close()
+
+    def rollback(self, failed_sha256=None):
+        """Make the previous generation current again; return its name, or None when there was
+        nothing to do (failed_sha256 given and that certificate is not current)."""
         previous = self.link_target("previous")
         current = self.link_target("current")
+        if failed_sha256 is not None and current != generation_name(failed_sha256):
+            return None
         if not previous or not os.path.isdir(os.path.join(self.path, previous)):
             raise PKIError("rollback", "no previous key and certificate in %s" % self.path,
                            "nothing to roll back to; issue a new certificate instead")

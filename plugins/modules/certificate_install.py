@@ -20,6 +20,10 @@ description:
   - Services read C(<path>/key.pem), C(<path>/cert.pem), C(<path>/chain.pem) and
     C(<path>/fullchain.pem), which point into C(current); they always see a matching pair.
   - Any failed check leaves every file as it was.
+  - With O(state=rolled_back), makes the previous pair current again, provided the certificate
+    O(failed_sha256) is the one in service (so that repeating the call changes nothing). Rotation
+    does this when the service that uses the new pair fails to reload or to complete a handshake.
+  - Overlapping runs on one host take turns on a lock in the identity directory.
 author: iotsec.tls contributors (@iotsec)
 extends_documentation_fragment:
   - iotsec.tls.attributes
@@ -35,14 +39,20 @@ options:
     description: The identity directory on the host.
     type: path
     required: true
+  state:
+    description: V(present) installs O(certificate); V(rolled_back) restores the previous pair.
+    type: str
+    default: present
+    choices: [present, rolled_back]
   certificate:
-    description: The certificate to install (PEM).
+    description: The certificate to install (PEM). Required with O(state=present).
     type: str
-    required: true
   chain:
-    description: The CA chain (PEM), issuing CA first, root last.
+    description: The CA chain (PEM), issuing CA first, root last. Required with O(state=present).
     type: str
-    required: true
+  failed_sha256:
+    description: With O(state=rolled_back), the SHA-256 fingerprint of the certificate to take out of service.
+    type: str
   root_sha256:
     description: SHA-256 fingerprint (hex) the root of O(chain) must have (pins the fleet CA).
     type: str
@@ -71,6 +81,12 @@ EXAMPLES = r"""
     chain: "{{ issued.chain }}"
     root_sha256: "{{ fleet_ca.root_sha256 }}"
   notify: iotsec.tls identity changed
+
+- name: Put the previous pair back after a failed handshake
+  iotsec.tls.certificate_install:
+    path: /etc/iotsec-tls/identity
+    state: rolled_back
+    failed_sha256: "{{ install.sha256 }}"
 """
 
 RETURN = r"""
@@ -90,6 +106,10 @@ generation:
   description: Name of the generation directory now current.
   type: str
   returned: changed and not check mode
+rolled_back:
+  description: With O(state=rolled_back), whether the previous pair was restored.
+  type: bool
+  returned: state is rolled_back
 previous_generation:
   description: Name of the generation kept as previous, or null.
   type: str
@@ -108,7 +128,7 @@ from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
 )
 from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import parse_mode, resolve_owner
 from ansible_collections.iotsec.tls.plugins.module_utils.keys import get_backend
-from ansible_collections.iotsec.tls.plugins.module_utils.store import IdentityStore
+from ansible_collections.iotsec.tls.plugins.module_utils.store import IdentityStore, generation_name
 
 
 def _describe(summary):
@@ -119,22 +139,43 @@ def _describe(summary):
         "extended_key_usage", "public_key_sha256"))
 
 
+def rollback(module, store, failed_sha256):
+    try:
+        with store.lock():
+            if store.link_target("current") != generation_name(failed_sha256):
+                module.exit_json(changed=False, rolled_back=False)
+            if module.check_mode:
+                module.exit_json(changed=True, rolled_back=True)
+            generation = store.rollback(failed_sha256)
+    except PKIError as exc:
+        fail_pki(module, exc)
+    except (IOError, OSError) as exc:
+        module.fail_json(msg="cannot roll back in %s: %s" % (store.path, exc), check="rollback")
+    module.exit_json(changed=True, rolled_back=True, generation=generation)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path", required=True),
-            certificate=dict(type="str", required=True),
-            chain=dict(type="str", required=True),
+            state=dict(type="str", default="present", choices=["present", "rolled_back"]),
+            certificate=dict(type="str"),
+            chain=dict(type="str"),
+            failed_sha256=dict(type="str"),
             root_sha256=dict(type="str"),
             backend=dict(type="str", default="file", choices=["file"]),
             owner=dict(type="str", default="root"),
             group=dict(type="str"),
             key_mode=dict(type="raw", no_log=False),
         ),
+        required_if=[("state", "present", ["certificate", "chain"]),
+                     ("state", "rolled_back", ["failed_sha256"])],
         supports_check_mode=True,
     )
     require_cryptography(module)
     p = module.params
+    if p["state"] == "rolled_back":
+        rollback(module, IdentityStore(p["path"]), p["failed_sha256"].replace(":", "").lower())
     try:
         uid, gid = resolve_owner(p["owner"], p["group"])
         key_mode = parse_mode(p["key_mode"], 0o640 if p["group"] else 0o600)
@@ -163,8 +204,12 @@ def main():
                                   after_header="%s/current" % p["path"])
         if module.check_mode:
             module.exit_json(changed=True, **result)
-        previous = store.link_target("current")
-        generation = store.install(cert, chain, key_path, key_mode, uid, gid)
+        with store.lock():
+            if store.is_current(cert, chain):  # another run installed it meanwhile
+                module.exit_json(changed=False, **result)
+            key_path = store.find_key_for(cert, backend)
+            previous = store.link_target("current")
+            generation = store.install(cert, chain, key_path, key_mode, uid, gid)
     except PKIError as exc:
         fail_pki(module, exc)
     except (IOError, OSError) as exc:

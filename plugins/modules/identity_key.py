@@ -213,11 +213,14 @@ def main():
             changed = False
         else:
             changed = store.prepare(dir_mode, uid, gid if p["group"] else -1)
-            if create:
-                backend.create(path, p["key_type"], key_mode, uid, gid)
-                changed = True
-            else:
-                changed = fix_file(os.path.realpath(path), key_mode, uid, gid) or changed
+            with store.lock():
+                # An overlapping run may have made the pending key meanwhile: choose again.
+                path, create = choose_key(store, backend, p["key_type"], p["rekey"])
+                if create:
+                    backend.create(path, p["key_type"], key_mode, uid, gid)
+                    changed = True
+                else:
+                    changed = fix_file(os.path.realpath(path), key_mode, uid, gid) or changed
         csr = backend.csr(path, p["common_name"])
     except PKIError as exc:
         fail_pki(module, exc)

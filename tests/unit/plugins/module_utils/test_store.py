@@ -271,3 +271,54 @@ def test_discard_pending_keeps_identity_in_service(store, backend, ca, pki):
     assert _tree(store.path) == before
     assert backend.exists(store.current_key)
     assert store.discard_pending() is False
+
+
+def test_discard_pending_removes_the_lock_file_of_a_new_host(tmp_path, backend):
+    st = IdentityStore(str(tmp_path / "identity"))
+    st.prepare(0o755)
+    with st.lock():
+        backend.create(st.pending_key, "ecdsa-p256", 0o600)
+    assert st.discard_pending() is True
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_rollback_of_a_named_certificate_is_idempotent(store, backend, ca, pki):
+    first, first_gen = _install_new(store, backend, ca, pki)
+    second, second_gen = _install_new(store, backend, ca, pki)
+    assert store.rollback(cert_sha256(first)) is None  # not current: nothing to do
+    assert store.link_target("current") == second_gen
+    assert store.rollback(cert_sha256(second)) == first_gen
+    assert store.link_target("current") == first_gen
+    assert store.link_target("previous") == second_gen
+    assert store.rollback(cert_sha256(second)) is None  # repeated: nothing to do
+    assert store.link_target("current") == first_gen
+
+
+def test_lock_makes_overlapping_runs_wait_then_gives_up(store, monkeypatch):
+    import multiprocessing
+    import time as _time
+    ready = multiprocessing.Event()
+    release = multiprocessing.Event()
+
+    def holder():
+        with store.lock():
+            ready.set()
+            release.wait(10)
+
+    proc = multiprocessing.get_context("fork").Process(target=holder)
+    proc.start()
+    try:
+        assert ready.wait(10)
+        start = _time.time()
+        with pytest.raises(PKIError) as err:
+            with store.lock(timeout=0.5):
+                pass
+        assert err.value.check == "locked"
+        assert _time.time() - start >= 0.5
+        release.set()
+        proc.join(10)
+        with store.lock(timeout=5):
+            pass
+    finally:
+        release.set()
+        proc.join(10)
