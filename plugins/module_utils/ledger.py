@@ -17,7 +17,7 @@ import os
 import sqlite3
 import time
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS certificates (
@@ -38,7 +38,18 @@ CREATE TABLE IF NOT EXISTS certificates (
 );
 CREATE INDEX IF NOT EXISTS certificates_host ON certificates (host);
 CREATE INDEX IF NOT EXISTS certificates_key ON certificates (public_key_sha256);
+CREATE TABLE IF NOT EXISTS crl (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    number      INTEGER NOT NULL,
+    this_update TEXT NOT NULL,
+    next_update TEXT NOT NULL,
+    content     TEXT NOT NULL
+);
 """
+
+# RFC 5280 CRL reason codes accepted for revocation.
+REASONS = ("unspecified", "keyCompromise", "cACompromise", "affiliationChanged", "superseded",
+           "cessationOfOperation", "certificateHold", "privilegeWithdrawn", "aACompromise")
 
 COLUMNS = ("serial", "host", "profile", "subject", "sans", "not_before", "not_after", "sha256",
            "public_key_sha256", "issuer_sha256", "status", "issued_at", "revoked_at",
@@ -155,6 +166,34 @@ class Ledger(object):
             item["sans"] = json.loads(item["sans"])
             out.append(item)
         return out
+
+    def find(self, serial):
+        row = self.db.execute("SELECT %s FROM certificates WHERE serial = ?" % ", ".join(COLUMNS),
+                              (serial,)).fetchone()
+        return dict((c, row[c]) for c in COLUMNS) if row else None
+
+    def known_host(self, host):
+        return self.db.execute("SELECT 1 FROM certificates WHERE host = ? LIMIT 1",
+                               (host,)).fetchone() is not None
+
+    def revoke(self, serials, reason, when):
+        """Mark the given serials revoked (those not revoked yet); return the serials changed."""
+        changed = []
+        for serial in serials:
+            cur = self.db.execute(
+                "UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? "
+                "WHERE serial = ? AND status != 'revoked'", (when, reason, serial))
+            if cur.rowcount:
+                changed.append(serial)
+        return changed
+
+    def crl_state(self):
+        row = self.db.execute("SELECT number, this_update, next_update, content FROM crl").fetchone()
+        return dict(row) if row else None
+
+    def save_crl(self, number, this_update, next_update, content):
+        self.db.execute("INSERT OR REPLACE INTO crl (id, number, this_update, next_update, content) "
+                        "VALUES (1, ?, ?, ?, ?)", (number, this_update, next_update, content))
 
     def check(self):
         """Run SQLite's integrity check; return its answer ('ok' when sound)."""

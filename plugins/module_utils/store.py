@@ -222,6 +222,27 @@ class IdentityStore(object):
             if name.startswith("gen-") and name not in keep:
                 remove_tree(os.path.join(self.path, name))
 
+    def remove(self):
+        """Decommission: overwrite every private key, then remove the identity directory.
+
+        Return True when something was removed."""
+        if not os.path.lexists(self.path):
+            return False
+        for root, _dirs, files in os.walk(self.path):
+            for name in files:
+                full = os.path.join(root, name)
+                if name.endswith("key.pem") and not os.path.islink(full):
+                    # shred_file leaves files with other links alone: overwrite those here.
+                    if os.stat(full).st_nlink > 1:
+                        size = os.path.getsize(full)
+                        with open(full, "r+b") as handle:
+                            handle.write(b"\0" * size)
+                            handle.flush()
+                            os.fsync(handle.fileno())
+                    shred_file(full)
+        shutil.rmtree(self.path)
+        return True
+
     @contextlib.contextmanager
     def lock(self, timeout=LOCK_TIMEOUT):
         """Hold the identity directory's lock: overlapping runs on one host take turns."""

@@ -23,6 +23,8 @@ description:
   - With O(state=rolled_back), makes the previous pair current again, provided the certificate
     O(failed_sha256) is the one in service (so that repeating the call changes nothing). Rotation
     does this when the service that uses the new pair fails to reload or to complete a handshake.
+  - With O(state=absent) (decommissioning), every private key in the identity directory is
+    overwritten, then the directory is removed.
   - Overlapping runs on one host take turns on a lock in the identity directory.
 author: iotsec.tls contributors (@iotsec)
 extends_documentation_fragment:
@@ -40,10 +42,12 @@ options:
     type: path
     required: true
   state:
-    description: V(present) installs O(certificate); V(rolled_back) restores the previous pair.
+    description:
+      - V(present) installs O(certificate); V(rolled_back) restores the previous pair; V(absent)
+        destroys the identity (keys overwritten, then the directory removed).
     type: str
     default: present
-    choices: [present, rolled_back]
+    choices: [present, rolled_back, absent]
   certificate:
     description: The certificate to install (PEM). Required with O(state=present).
     type: str
@@ -106,6 +110,10 @@ generation:
   description: Name of the generation directory now current.
   type: str
   returned: changed and not check mode
+removed:
+  description: With O(state=absent), whether an identity was removed.
+  type: bool
+  returned: state is absent
 rolled_back:
   description: With O(state=rolled_back), whether the previous pair was restored.
   type: bool
@@ -115,6 +123,8 @@ previous_generation:
   type: str
   returned: changed and not check mode
 """
+
+import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.iotsec.tls.plugins.module_utils.common import fail_pki, require_cryptography
@@ -158,7 +168,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path", required=True),
-            state=dict(type="str", default="present", choices=["present", "rolled_back"]),
+            state=dict(type="str", default="present", choices=["present", "rolled_back", "absent"]),
             certificate=dict(type="str"),
             chain=dict(type="str"),
             failed_sha256=dict(type="str"),
@@ -174,6 +184,15 @@ def main():
     )
     require_cryptography(module)
     p = module.params
+    if p["state"] == "absent":
+        store = IdentityStore(p["path"])
+        exists = os.path.lexists(p["path"])
+        if module.check_mode or not exists:
+            module.exit_json(changed=exists, removed=exists)
+        try:
+            module.exit_json(changed=store.remove(), removed=True)
+        except (IOError, OSError) as exc:
+            module.fail_json(msg="cannot remove %s: %s" % (p["path"], exc), check="remove")
     if p["state"] == "rolled_back":
         rollback(module, IdentityStore(p["path"]), p["failed_sha256"].replace(":", "").lower())
     try:

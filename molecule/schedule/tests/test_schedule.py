@@ -53,7 +53,7 @@ def test_overlapping_run_exits_cleanly_without_running(host):
     second = host.run("/usr/local/sbin/" + NAME)
     assert second.rc == 0
     assert "another rotation holds /run/lock/iotsec-tls-rotate.lock" in second.stdout
-    out, _ = first.communicate(timeout=30)
+    out = first.communicate(timeout=30)[0]
     assert first.returncode == 0, out
     assert len(_runs(host)) == before + 1
     # with the lock free again, the next run goes ahead

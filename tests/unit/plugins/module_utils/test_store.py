@@ -322,3 +322,28 @@ def test_lock_makes_overlapping_runs_wait_then_gives_up(store, monkeypatch):
     finally:
         release.set()
         proc.join(10)
+
+
+def test_remove_overwrites_keys_then_removes_everything(store, backend, ca, pki, monkeypatch):
+    _install_new(store, backend, ca, pki)
+    _install_new(store, backend, ca, pki)
+    backend.create(store.pending_key, "ecdsa-p256", 0o600)
+    keys = []
+    for root, _dirs, files in os.walk(store.path):
+        keys += [os.path.join(root, n) for n in files
+                 if n == "key.pem" and not os.path.islink(os.path.join(root, n))]
+    assert len(keys) == 3
+    overwritten = []
+    real_open = open
+
+    def spy(path, mode="r", *args, **kwargs):
+        handle = real_open(path, mode, *args, **kwargs)
+        if "r+b" in mode:
+            overwritten.append(os.path.realpath(path))
+        return handle
+
+    monkeypatch.setattr("builtins.open", spy)
+    assert store.remove() is True
+    assert not os.path.exists(store.path)
+    assert sorted(set(overwritten)) == sorted(os.path.realpath(k) for k in keys)
+    assert store.remove() is False

@@ -1,0 +1,140 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, iotsec.tls contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Revocation on the ledger and the issuing CA's CRL.
+
+The CRL lists every revoked certificate that has not expired yet (and, when asked, those
+superseded by rotation), with its reason; its number only ever grows. It is published again when
+what it lists changes or when less than half of its validity is left, so a schedule that runs
+at least that often keeps brokers from ever holding a stale CRL, and a run that finds nothing to
+change changes nothing.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import json
+import os
+
+from ansible_collections.iotsec.tls.plugins.module_utils.crypto import PKIError, isoformat, utcnow
+from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import write_atomic
+from ansible_collections.iotsec.tls.plugins.module_utils.ledger import REASONS
+
+try:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+except ImportError:  # pragma: no cover - reported by the module through crypto.CRYPTOGRAPHY_IMPORT_ERROR
+    pass
+
+
+def _parse_time(text):
+    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(
+        tzinfo=datetime.timezone.utc)
+
+
+def select_serials(ledger, hosts=None, serials=None, now=None):
+    """Resolve hosts and serials to ledger serials; unknown ones raise before anything changes."""
+    now = now or utcnow()
+    chosen = []
+    for host in hosts or []:
+        if not ledger.known_host(host):
+            raise PKIError("unknown_host", "host %s has no certificate on the ledger" % host,
+                           "check the host name (inventory_hostname) against the ledger")
+        for entry in ledger.entries(host=host):
+            if entry["status"] != "revoked" and _parse_time(entry["not_after"]) > now:
+                chosen.append(entry["serial"])
+    for serial in serials or []:
+        text = str(serial).replace(":", "").upper().lstrip("0") or "0"
+        matches = [text, "0" + text]
+        entry = None
+        for candidate in matches:
+            entry = ledger.find(candidate)
+            if entry:
+                break
+        if entry is None:
+            raise PKIError("unknown_serial", "serial %s is not on this CA's ledger" % serial,
+                           "give a serial issued by this CA (another CA's serials are not known here)")
+        chosen.append(entry["serial"])
+    return sorted(set(chosen))
+
+
+def crl_entries(ledger, include_superseded, now):
+    out = []
+    for entry in ledger.entries():
+        if _parse_time(entry["not_after"]) <= now:
+            continue
+        if entry["status"] == "revoked":
+            out.append((entry["serial"], entry["revoked_at"], entry["revocation_reason"]))
+        elif include_superseded and entry["status"] == "superseded":
+            out.append((entry["serial"], entry["issued_at"], "superseded"))
+    return sorted(out)
+
+
+def build_crl(ca, entries, number, this_update, next_update):
+    builder = (x509.CertificateRevocationListBuilder()
+               .issuer_name(ca.cert.subject)
+               .last_update(this_update)
+               .next_update(next_update)
+               .add_extension(x509.CRLNumber(number), critical=False)
+               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
+                   ca.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value),
+                   critical=False))
+    for serial, revoked_at, reason in entries:
+        revoked = (x509.RevokedCertificateBuilder()
+                   .serial_number(int(serial, 16))
+                   .revocation_date(_parse_time(revoked_at)))
+        if reason and reason != "unspecified":
+            revoked = revoked.add_extension(x509.CRLReason(x509.ReasonFlags[_flag(reason)]),
+                                            critical=False)
+        builder = builder.add_revoked_certificate(revoked.build())
+    algorithm = None if isinstance(ca.key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+    return builder.sign(ca.key, algorithm)
+
+
+def _flag(reason):
+    names = {"keyCompromise": "key_compromise", "cACompromise": "ca_compromise",
+             "affiliationChanged": "affiliation_changed", "superseded": "superseded",
+             "cessationOfOperation": "cessation_of_operation", "certificateHold": "certificate_hold",
+             "privilegeWithdrawn": "privilege_withdrawn", "aACompromise": "aa_compromise",
+             "unspecified": "unspecified"}
+    return names[reason]
+
+
+def check_reason(reason):
+    if reason not in REASONS:
+        raise PKIError("reason", "%r is not an RFC 5280 revocation reason" % (reason,),
+                       "use one of %s" % ", ".join(REASONS))
+    return reason
+
+
+def publish(ca, ledger, crl_path, next_update_seconds, include_superseded=False, now=None,
+            check_mode=False, force=False):
+    """Publish the CRL when its content changed, half its validity passed, or the file is gone.
+
+    Call inside a ledger transaction. Return (changed, state dict with pem and number).
+    """
+    now = now or utcnow()
+    entries = crl_entries(ledger, include_superseded, now)
+    content = json.dumps(entries)
+    state = ledger.crl_state()
+    if state and not force and state["content"] == content and os.path.exists(crl_path):
+        this_update, next_update = _parse_time(state["this_update"]), _parse_time(state["next_update"])
+        if now < this_update + (next_update - this_update) / 2:
+            with open(crl_path, "rb") as handle:
+                pem = handle.read().decode("ascii")
+            return False, {"crl": pem, "number": state["number"], "next_update": state["next_update"],
+                           "revoked": len(entries)}
+    number = (state["number"] + 1) if state else 1
+    next_update = now + datetime.timedelta(seconds=next_update_seconds)
+    if check_mode:
+        return True, {"crl": None, "number": number, "next_update": isoformat(next_update),
+                      "revoked": len(entries)}
+    crl = build_crl(ca, entries, number, now, next_update)
+    pem = crl.public_bytes(serialization.Encoding.PEM).decode("ascii")
+    write_atomic(crl_path, pem, mode=0o644)
+    ledger.save_crl(number, isoformat(now), isoformat(next_update), content)
+    return True, {"crl": pem, "number": number, "next_update": isoformat(next_update),
+                  "revoked": len(entries)}
