@@ -142,7 +142,19 @@ stage_molecule() {
     # check that it appears nowhere in Ansible's output (Molecule prints its own config).
     IOTSEC_TLS_TEST_CA_PASSPHRASE="$(openssl rand -hex 24)"
     export IOTSEC_TLS_TEST_CA_PASSPHRASE
-    molecule test --all
+    local scenario rc=0
+    # The default scenario runs on Debian 12 and on Debian 13; the others on Debian 12.
+    for suite in bookworm trixie; do
+        echo "--- molecule default on $suite"
+        IOTSEC_TEST_SUITE=$suite molecule test -s default || rc=1
+    done
+    for scenario in molecule/*/molecule.yml; do
+        scenario="$(basename "$(dirname "$scenario")")"
+        [ "$scenario" = default ] && continue
+        echo "--- molecule $scenario"
+        molecule test -s "$scenario" || rc=1
+    done
+    return "$rc"
 }
 
 # shellcheck source=scripts/env.sh

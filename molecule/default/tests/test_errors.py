@@ -13,7 +13,7 @@ import testinfra
 
 EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
 CA_DIR = os.path.join(EPHEMERAL, "ca")
-DEVICES = ("device1", "device2")
+DEVICES = ("broker1", "device1", "device2")
 SNAPSHOT = ("find /etc/iotsec-tls -printf '%p %y %m %u %l\\n' | sort;"
             " find /etc/iotsec-tls -type f -exec sha256sum {} + | sort")
 

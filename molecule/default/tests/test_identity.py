@@ -38,12 +38,20 @@ def _key_body(host):
     return [line for line in pem.splitlines() if line and not line.startswith("-----")]
 
 
+def _broker(host):
+    return _name(host).startswith("broker")
+
+
 def test_key_is_private_and_owned_by_root(host):
     key = host.file(IDENTITY + "/current/key.pem")
     assert key.exists and key.is_file
-    assert key.mode == 0o600
-    assert key.user == "root" and key.group == "root"
-    assert host.file(IDENTITY + "/pending").mode == 0o700
+    if _broker(host):  # the broker reloads as the mosquitto user
+        assert key.mode == 0o640
+        assert key.user == "root" and key.group == "mosquitto"
+    else:
+        assert key.mode == 0o600
+        assert key.user == "root" and key.group == "root"
+    assert host.file(IDENTITY + "/pending").mode == (0o750 if _broker(host) else 0o700)
     assert host.check_output("readlink -f %s/key.pem" % IDENTITY) == \
         host.check_output("readlink -f %s/current/key.pem" % IDENTITY)
 
@@ -66,10 +74,13 @@ def test_key_is_ecdsa_p256(host):
 def test_chain_validates_to_the_controllers_root(host):
     cert = _cert(host)
     chain = x509.load_pem_x509_certificates(host.file(IDENTITY + "/chain.pem").content_string.encode())
-    verifier = (PolicyBuilder().store(Store([_root()]))
-                .time(datetime.datetime.now(datetime.timezone.utc)).build_client_verifier())
-    verified = verifier.verify(cert, chain[:-1])
-    assert verified.chain[-1] == _root()
+    policy = PolicyBuilder().store(Store([_root()])).time(datetime.datetime.now(datetime.timezone.utc))
+    if _broker(host):
+        verified = policy.build_server_verifier(x509.DNSName(_name(host))).verify(cert, chain[:-1])
+        assert verified[-1] == _root()
+    else:
+        verified = policy.build_client_verifier().verify(cert, chain[:-1])
+        assert verified.chain[-1] == _root()
     # and the device's own OpenSSL agrees
     host.run_expect([0], "openssl verify -CAfile %s/chain.pem %s/cert.pem" % (IDENTITY, IDENTITY))
 
@@ -82,7 +93,8 @@ def test_subject_sans_and_eku_come_from_inventory(host):
     assert san.get_values_for_type(x509.DNSName) == [name]
     assert san.get_values_for_type(x509.IPAddress) == []
     eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    assert list(eku) == [ExtendedKeyUsageOID.CLIENT_AUTH]
+    assert list(eku) == [ExtendedKeyUsageOID.SERVER_AUTH if _broker(host)
+                         else ExtendedKeyUsageOID.CLIENT_AUTH]
     lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
     assert lifetime == datetime.timedelta(minutes=20, seconds=60)  # 20m + 60 s backdate
 
@@ -118,7 +130,7 @@ def test_no_private_key_in_ansible_output_or_on_the_controller(host):
     assert len(body) >= 2
     with open(os.path.join(EPHEMERAL, "ansible.log"), encoding="utf-8", errors="replace") as handle:
         log = handle.read()
-    assert "Machine identities" in log  # the log did capture the converge run
+    assert "Devices" in log and "MQTT brokers" in log  # the log did capture the converge run
     assert "PRIVATE KEY" not in log
     passphrase = os.environ["IOTSEC_TLS_TEST_CA_PASSPHRASE"]
     assert len(passphrase) >= 12
