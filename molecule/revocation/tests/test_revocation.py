@@ -1,0 +1,129 @@
+"""Revocation and decommissioning on a real fleet: the broker refuses a revoked device at once,
+the others carry on, the CRL verifies, revoking twice changes nothing, a decommissioned device
+keeps no key. Runs once per scenario run (no `host` fixture)."""
+
+import os
+import re
+import sqlite3
+import subprocess
+import time
+import uuid
+
+import pytest
+import testinfra
+
+EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
+CA_DIR = os.path.join(EPHEMERAL, "ca")
+INVENTORY = os.path.join(EPHEMERAL, "inventory")
+
+
+def _host(name):
+    return testinfra.get_host("podman://" + name)
+
+
+def _playbook(playbook, *extra, expect_rc=0):
+    cmd = ["ansible-playbook", "-i", INVENTORY, playbook]
+    for item in extra:
+        cmd += ["-e", item]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False,
+                            env=dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0"))
+    output = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)
+    if expect_rc == 0:
+        assert result.returncode == 0, output[-4000:]
+    else:
+        assert result.returncode != 0, output[-4000:]
+    return output
+
+
+def _ledger(host):
+    db = sqlite3.connect(os.path.join(CA_DIR, "ledger.sqlite3"))
+    return db.execute("SELECT serial, status, revocation_reason FROM certificates WHERE host = ? "
+                      "ORDER BY issued_at", (host,)).fetchall()
+
+
+def _publish_received(device, payload):
+    """Publish to the device's own topic while the device itself subscribes; return what arrived."""
+    marker = "/tmp/sub-" + uuid.uuid4().hex
+    _host(device).run_expect([0], "(mosquitto_sub -t 'devices/%s/#' -W 4 -v > %s 2>&1; echo rc=$? >> %s)"
+                                  " > /dev/null 2>&1 &" % (device, marker, marker))
+    time.sleep(1)
+    pub = _host(device).run("mosquitto_pub -t devices/%s/t -m %s" % (device, payload))
+    for _attempt in range(80):
+        out = _host(device).run("cat %s" % marker).stdout
+        if "rc=" in out:
+            return pub.rc, out
+        time.sleep(0.1)
+    raise AssertionError("subscriber did not finish")
+
+
+def _ledger_snapshot():
+    db = sqlite3.connect(os.path.join(CA_DIR, "ledger.sqlite3"))
+    return db.execute("SELECT * FROM certificates ORDER BY serial").fetchall()
+
+
+def test_1_unknown_host_or_serial_is_refused_and_changes_nothing():
+    before = _ledger_snapshot()
+    out = _playbook("iotsec.tls.revoke", '{"revoke_hosts": ["no-such-device"]}', expect_rc=2)
+    assert "check: unknown_host" in out and "no-such-device" in out
+    out = _playbook("iotsec.tls.revoke", '{"revoke_serials": ["0123456789ABCDEF"]}', expect_rc=2)
+    assert "check: unknown_serial" in out
+    assert _ledger_snapshot() == before
+
+
+def test_2_revoked_device_is_refused_at_once_and_the_others_carry_on():
+    rc, got = _publish_received("rev-device2", "before")
+    assert rc == 0 and "before" in got  # the control: it worked until now
+    out = _playbook("iotsec.tls.revoke", '{"revoke_hosts": ["rev-device2"]}',
+                    "revoke_reason=keyCompromise")
+    rows = _ledger("rev-device2")
+    assert rows and all(status == "revoked" and reason == "keyCompromise"
+                        for _serial, status, reason in rows)
+    assert "revoked %d" % len(rows) in out
+    # still inside its validity period, and refused
+    assert _host("rev-device2").run("openssl x509 -checkend 60 -noout -in "
+                                    "/etc/iotsec-tls/identity/cert.pem").rc == 0
+    rc, got = _publish_received("rev-device2", "after")
+    assert rc != 0 and "after" not in got
+    rc, got = _publish_received("rev-device1", "still")
+    assert rc == 0 and "devices/rev-device1/t still" in got
+
+
+def test_3_crl_verifies_and_lists_the_revoked_serials(tmp_path):
+    crl = os.path.join(CA_DIR, "crl.pem")
+    issuing = os.path.join(CA_DIR, "issuing.pem")
+    result = subprocess.run(["openssl", "crl", "-in", crl, "-CAfile", issuing, "-noout", "-verify"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and "verify OK" in result.stdout + result.stderr
+    text = subprocess.check_output(["openssl", "crl", "-in", crl, "-noout", "-text"], text=True)
+    for serial, _status, _reason in _ledger("rev-device2"):
+        assert "Serial Number: %s" % serial in text
+    assert "Key Compromise" in text
+    # the broker enforces the same CRL
+    assert _host("rev-broker").file("/etc/mosquitto/iotsec-tls-crl.pem").content_string == \
+        open(crl).read()
+    assert "crlfile /etc/mosquitto/iotsec-tls-crl.pem" in \
+        _host("rev-broker").file("/etc/mosquitto/conf.d/iotsec-tls.conf").content_string
+
+
+def test_4_revoking_twice_changes_nothing():
+    before = _ledger_snapshot()
+    crl = open(os.path.join(CA_DIR, "crl.pem")).read()
+    out = _playbook("iotsec.tls.revoke", '{"revoke_hosts": ["rev-device2"]}',
+                    "revoke_reason=keyCompromise")
+    assert "revoked 0" in out
+    for line in out.splitlines():
+        if re.match(r"^\S+\s+: ok=", line):
+            assert "changed=0" in line, line
+    assert _ledger_snapshot() == before
+    assert open(os.path.join(CA_DIR, "crl.pem")).read() == crl
+
+
+def test_5_decommissioned_device_keeps_no_key():
+    assert _host("rev-device2").file("/etc/iotsec-tls/identity").exists
+    _playbook("iotsec.tls.decommission", '{"decommission_hosts": ["rev-device2"]}')
+    device = _host("rev-device2")
+    assert not device.file("/etc/iotsec-tls/identity").exists
+    assert device.run("grep -rl 'PRIVATE KEY' /etc /root /var/tmp /tmp 2>/dev/null").stdout == ""
+    assert {status for _s, status, _r in _ledger("rev-device2")} == {"revoked"}
+    rc, got = _publish_received("rev-device1", "after-decommission")
+    assert rc == 0 and "after-decommission" in got
