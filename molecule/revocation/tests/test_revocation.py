@@ -9,7 +9,6 @@ import subprocess
 import time
 import uuid
 
-import pytest
 import testinfra
 
 EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
