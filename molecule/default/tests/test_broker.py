@@ -286,7 +286,8 @@ def test_new_certificate_reloads_and_keeps_connected_subscribers(tmp_path):
     broker = _host("broker1")
     before_pid = _main_pid()
     before_cert = broker.check_output("sha256sum /etc/iotsec-tls/identity/cert.pem")
-    collect = _receive("device2", "devices/#", 25, args=_backend_options(tmp_path))
+    # -C 1: the subscriber stays connected across the rotation until one message arrives
+    collect = _receive("device2", "devices/#", 300, args=_backend_options(tmp_path) + " -C 1")
     out = _playbook("iotsec.tls.rotate", "device_identity_renew_before=0.99999")
     assert "rotated (1): broker1" in out, out[-3000:]
     assert broker.check_output("sha256sum /etc/iotsec-tls/identity/cert.pem") != before_cert
