@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -123,6 +124,21 @@ class Ledger(object):
 
     def commit(self):
         self.db.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def transaction(self, dry_run=False):
+        """Hold the write lock for the block; commit at the end, or roll back on an error or
+        when dry_run (check mode)."""
+        self.begin()
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        if dry_run:
+            self.rollback()
+        else:
+            self.commit()
 
     def rollback(self):
         self.db.execute("ROLLBACK")

@@ -129,21 +129,13 @@ def main():
     try:
         ca = IssuingCA(p["ca_dir"], p["passphrase"])
         with Ledger(os.path.join(p["ca_dir"], "ledger.sqlite3")) as ledger:
-            ledger.begin()
-            try:
+            with ledger.transaction(dry_run=module.check_mode):
                 serials = select_serials(ledger, p["hosts"], p["serials"], now)
                 revoked = [s for s in serials if ledger.find(s)["status"] != "revoked"]
                 if not module.check_mode:
                     revoked = ledger.revoke(serials, p["reason"], isoformat(now))
                 changed, crl = publish(ca, ledger, os.path.join(p["ca_dir"], "crl.pem"), next_update,
                                        p["include_superseded"], now, module.check_mode)
-                if module.check_mode:
-                    ledger.rollback()
-                else:
-                    ledger.commit()
-            except BaseException:
-                ledger.rollback()
-                raise
     except PKIError as exc:
         fail_pki(module, exc)
     module.exit_json(changed=bool(revoked) or changed, revoked=revoked, crl=crl["crl"],

@@ -111,18 +111,10 @@ def main():
     try:
         ca = IssuingCA(p["ca_dir"], p["passphrase"])
         with Ledger(os.path.join(p["ca_dir"], "ledger.sqlite3")) as ledger:
-            ledger.begin()
-            try:
+            with ledger.transaction(dry_run=module.check_mode):
                 changed, crl = publish(ca, ledger, os.path.join(p["ca_dir"], "crl.pem"), next_update,
                                        p["include_superseded"], utcnow(), module.check_mode,
                                        p["force"])
-                if module.check_mode:
-                    ledger.rollback()
-                else:
-                    ledger.commit()
-            except BaseException:
-                ledger.rollback()
-                raise
     except PKIError as exc:
         fail_pki(module, exc)
     module.exit_json(changed=changed, crl=crl["crl"], crl_number=crl["number"],

@@ -289,3 +289,21 @@ def test_x509_serials_on_ledger_match_certificates(ca, ledger, pki):
         cert = x509.load_pem_x509_certificate(result["certificate"].encode())
         [entry] = [e for e in ledger.entries() if e["sha256"] == cert_sha256(cert)]
         assert int(entry["serial"], 16) == cert.serial_number
+
+
+def test_transaction_commits_rolls_back_and_dry_runs(tmp_path):
+    from ansible_collections.iotsec.tls.plugins.module_utils.ledger import Ledger as _Ledger
+    with _Ledger(str(tmp_path / "t.sqlite3")) as led:
+        with led.transaction():
+            led.save_crl(1, "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z", "[]")
+        assert led.crl_state()["number"] == 1
+        with led.transaction(dry_run=True):
+            led.save_crl(2, "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z", "[]")
+        assert led.crl_state()["number"] == 1
+        try:
+            with led.transaction():
+                led.save_crl(3, "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z", "[]")
+                raise RuntimeError("boom")
+        except RuntimeError:
+            pass
+        assert led.crl_state()["number"] == 1
