@@ -11,7 +11,7 @@ need `host.ansible(...)` or inventory variables.
 import pytest
 import testinfra
 
-PODMAN_CONNECTIONS = ("podman", "containers.podman.podman")
+PODMAN_CONNECTIONS = ("podman", "containers.podman.podman", "iotsec_podman")
 
 
 @pytest.fixture(scope="module")

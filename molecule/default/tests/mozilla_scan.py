@@ -69,3 +69,10 @@ def accepted(result, field):
     attempt = getattr(result.scan_result, field)
     assert attempt.result is not None, "%s did not run: %s" % (field, attempt.error_trace)
     return [suite.cipher_suite.name for suite in attempt.result.accepted_cipher_suites]
+
+
+def groups(result):
+    """Names of the key exchange groups the server accepted (sslyze's elliptic curves scan)."""
+    attempt = result.scan_result.elliptic_curves
+    assert attempt.result is not None, "elliptic_curves did not run: %s" % attempt.error_trace
+    return {curve.name for curve in attempt.result.supported_curves or []}
