@@ -102,6 +102,11 @@ serial:
   description: Serial number (hex) of the installed certificate.
   type: str
   returned: success
+subject:
+  description: Subject of the installed certificate (RFC 4514).
+  type: str
+  returned: success
+  sample: CN=device1,O=iotsec.tls fleet
 not_after:
   description: Expiry of the installed certificate (ISO 8601, UTC).
   type: str
@@ -214,7 +219,7 @@ def main():
         current, _chain, _problems = store.read_current()
         before = cert_summary(current) if current is not None else None
         result = dict(sha256=summary["sha256"], serial=summary["serial"],
-                      not_after=summary["not_after"])
+                      subject=summary["subject"], not_after=summary["not_after"])
         if store.is_current(cert, chain):
             module.exit_json(changed=False, **result)
         if module._diff:

@@ -13,7 +13,8 @@ short_description: Tell in one call whether a host needs a new certificate
 version_added: 0.1.0
 description:
   - Reads the key and certificate in service in the identity directory O(path) and compares them
-    with what inventory and the CA expect. Never changes anything.
+    with what inventory and the CA expect. Changes nothing, unless O(prepare_key) is set and a
+    new certificate is needed.
   - A new certificate is needed when the certificate or key is missing or unreadable, the key does
     not match, the chain or issuer differs from the fleet CA, the common name, SANs or extended key
     usage differ from inventory, the key type differs from the configured one, the certificate has
@@ -26,10 +27,10 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    description: Read-only; runs the same in check mode.
+    description: The status is read as usual; with O(prepare_key), reports whether a key would be made, and returns no CSR when it would.
   diff_mode:
     support: none
-    description: Nothing to diff.
+    description: Nothing to diff; private keys are never diffed.
 options:
   path:
     description: The identity directory on the host.
@@ -73,9 +74,39 @@ options:
         renewed, so a shortened lifetime takes effect on the next run.
     type: str
   key_type:
-    description: Expected key type; a different key type needs a new key and certificate.
+    description:
+      - Expected key type; a different key type needs a new key and certificate.
+      - With O(prepare_key), the type of a new key (default V(ecdsa-p256)).
     type: str
     choices: [ecdsa-p256, ecdsa-p384, ed25519, rsa-3072, rsa-4096]
+  prepare_key:
+    description:
+      - When the host needs a certificate, also make sure there is a key for it and return its
+        CSR in RV(key), in the same call, exactly as M(iotsec.tls.identity_key) does (a new key
+        goes to C(<path>/pending/) and only enters service with its certificate). A fresh host
+        is left untouched.
+      - This saves one remote module call per host that needs a certificate.
+      - Requires O(common_name).
+    type: bool
+    default: false
+  rekey:
+    description: With O(prepare_key), make a new key even when the key in service could be kept (see M(iotsec.tls.identity_key)).
+    type: bool
+    default: false
+  owner:
+    description: With O(prepare_key), owner of a new key and of the identity directory.
+    type: str
+    default: root
+  group:
+    description: With O(prepare_key), group of a new key, for a service user that must read it.
+    type: str
+  mode:
+    description: With O(prepare_key), mode of a new key. Default V(0600), or V(0640) when O(group) is set.
+    type: raw
+  dir_mode:
+    description: With O(prepare_key), mode of the identity directory.
+    type: raw
+    default: "0755"
 """
 
 EXAMPLES = r"""
@@ -86,6 +117,17 @@ EXAMPLES = r"""
     dns_names: ["{{ inventory_hostname }}"]
     profile: device
     ca_chain: "{{ fleet_ca.chain }}"
+  register: identity_status
+
+- name: Status, and key and CSR when a certificate is needed, in one call
+  iotsec.tls.certificate_status:
+    path: /etc/iotsec-tls/identity
+    common_name: "{{ inventory_hostname }}"
+    dns_names: ["{{ inventory_hostname }}"]
+    profile: device
+    ca_chain: "{{ fleet_ca.chain }}"
+    prepare_key: true
+    rekey: true
   register: identity_status
 """
 
@@ -112,6 +154,13 @@ lifetime_seconds:
   description: Total lifetime of the installed certificate, or null.
   type: int
   returned: always
+key:
+  description:
+    - The key for the next certificate, as M(iotsec.tls.identity_key) returns it (C(csr),
+      C(public_key_sha256), C(key_type), C(key_source), C(key_created)). Never key material.
+    - In check mode no C(csr) when a key would have to be made.
+  type: dict
+  returned: when O(prepare_key) is true and RV(needs_certificate) is true
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -124,6 +173,11 @@ from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
 from ansible_collections.iotsec.tls.plugins.module_utils.duration import parse_duration
 from ansible_collections.iotsec.tls.plugins.module_utils.keys import get_backend
 from ansible_collections.iotsec.tls.plugins.module_utils.policy import PROFILES
+from ansible_collections.iotsec.tls.plugins.module_utils.prepare import (
+    KeyParameterError,
+    key_settings,
+    prepare_key,
+)
 from ansible_collections.iotsec.tls.plugins.module_utils.status import evaluate
 from ansible_collections.iotsec.tls.plugins.module_utils.store import IdentityStore
 
@@ -141,7 +195,14 @@ def main():
             renew_before=dict(type="float", default=0.3333),
             key_type=dict(type="str", choices=list(KEY_TYPES)),
             lifetime=dict(type="str"),
+            prepare_key=dict(type="bool", default=False),
+            rekey=dict(type="bool", default=False),
+            owner=dict(type="str", default="root"),
+            group=dict(type="str"),
+            mode=dict(type="raw"),
+            dir_mode=dict(type="raw", default="0755"),
         ),
+        required_if=[("prepare_key", True, ["common_name"])],
         supports_check_mode=True,
     )
     require_cryptography(module)
@@ -157,10 +218,25 @@ def main():
         expected = dict(p, lifetime=lifetime)
         expected["extended_key_usage"] = PROFILES[p["profile"]] if p["profile"] else None
         expected["ca_chain"] = load_certificates(p["ca_chain"], "ca_chain") if p["ca_chain"] else None
-        result = evaluate(IdentityStore(p["path"]), get_backend(p["backend"]), expected)
+        settings = key_settings(p["owner"], p["group"], p["mode"], p["dir_mode"]) if p["prepare_key"] else None
+    except KeyParameterError as exc:
+        module.fail_json(msg=str(exc), check=exc.check, hint=exc.hint)
     except PKIError as exc:
         fail_pki(module, exc)
-    module.exit_json(changed=False, **result)
+    try:
+        store, backend = IdentityStore(p["path"]), get_backend(p["backend"])
+        result = evaluate(store, backend, expected)
+        changed = False
+        if p["prepare_key"] and result["needs_certificate"]:
+            result["key"] = prepare_key(store, backend, p["key_type"] or "ecdsa-p256", p["rekey"],
+                                        p["common_name"], settings, module.check_mode)
+            changed = result["key"].pop("changed")
+    except PKIError as exc:
+        fail_pki(module, exc)
+    except (IOError, OSError) as exc:
+        module.fail_json(msg="cannot write the key in %s: %s; nothing was changed"
+                         % (p["path"], exc), check="key_write")
+    module.exit_json(changed=changed, **result)
 
 
 if __name__ == "__main__":

@@ -132,41 +132,14 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.iotsec.tls.plugins.module_utils.common import fail_pki, require_cryptography
-from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
-    KEY_TYPES,
-    PKIError,
-    spki_sha256,
-)
-from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import (
-    fix_file,
-    parse_mode,
-    resolve_owner,
-)
+from ansible_collections.iotsec.tls.plugins.module_utils.crypto import KEY_TYPES, PKIError
 from ansible_collections.iotsec.tls.plugins.module_utils.keys import get_backend
+from ansible_collections.iotsec.tls.plugins.module_utils.prepare import (
+    KeyParameterError,
+    key_settings,
+    prepare_key,
+)
 from ansible_collections.iotsec.tls.plugins.module_utils.store import IdentityStore
-
-try:
-    from cryptography.hazmat.primitives import serialization
-except ImportError:  # pragma: no cover - reported by require_cryptography
-    pass
-
-
-def choose_key(store, backend, key_type, rekey):
-    """Return (path, create): the key the CSR should carry, and whether it must be made."""
-    pending_ok = backend.exists(store.pending_key) and _type_ok(backend, store.pending_key, key_type)
-    if not rekey and backend.exists(store.current_key) and \
-            _type_ok(backend, store.current_key, key_type):
-        return store.current_key, False
-    if pending_ok:
-        return store.pending_key, False
-    return store.pending_key, True
-
-
-def _type_ok(backend, path, key_type):
-    try:
-        return backend.key_type(path) == key_type
-    except PKIError:
-        return False  # unreadable or broken: replaced by a new pending key
 
 
 def main():
@@ -188,50 +161,24 @@ def main():
     )
     require_cryptography(module)
     p = module.params
+    store = IdentityStore(p["path"])
     if p["state"] == "discarded":
-        store = IdentityStore(p["path"])
         if module.check_mode:
             module.exit_json(changed=os.path.lexists(store.pending_key), key_created=False)
         module.exit_json(changed=store.discard_pending(), key_created=False)
     try:
-        uid, gid = resolve_owner(p["owner"], p["group"])
-        key_mode = parse_mode(p["mode"], 0o640 if p["group"] else 0o600)
-        dir_mode = parse_mode(p["dir_mode"], 0o755)
-    except ValueError as exc:
-        module.fail_json(msg="%s; nothing was changed" % exc, check="parameters")
-    if key_mode & 0o007:
-        module.fail_json(msg="key mode %o gives other users access to the private key" % key_mode,
-                         check="key_mode", hint="use 0600, or 0640 with a service group")
-    store = IdentityStore(p["path"])
+        settings = key_settings(p["owner"], p["group"], p["mode"], p["dir_mode"])
+    except KeyParameterError as exc:
+        module.fail_json(msg=str(exc), check=exc.check, hint=exc.hint)
     try:
-        backend = get_backend(p["backend"])
-        path, create = choose_key(store, backend, p["key_type"], p["rekey"])
-        if module.check_mode:
-            if create:
-                module.exit_json(changed=True, key_created=True, key_source="pending",
-                                 key_type=p["key_type"])
-            changed = False
-        else:
-            changed = store.prepare(dir_mode, uid, gid if p["group"] else -1)
-            with store.lock():
-                # An overlapping run may have made the pending key meanwhile: choose again.
-                path, create = choose_key(store, backend, p["key_type"], p["rekey"])
-                if create:
-                    backend.create(path, p["key_type"], key_mode, uid, gid)
-                    changed = True
-                else:
-                    changed = fix_file(os.path.realpath(path), key_mode, uid, gid) or changed
-        csr = backend.csr(path, p["common_name"])
+        result = prepare_key(store, get_backend(p["backend"]), p["key_type"], p["rekey"],
+                             p["common_name"], settings, module.check_mode)
     except PKIError as exc:
         fail_pki(module, exc)
     except (IOError, OSError) as exc:
         module.fail_json(msg="cannot write the key in %s: %s; nothing was changed"
                          % (p["path"], exc), check="key_write")
-    module.exit_json(
-        changed=changed, key_created=create and not module.check_mode,
-        key_source="pending" if path == store.pending_key else "current",
-        csr=csr.public_bytes(serialization.Encoding.PEM).decode("ascii"),
-        public_key_sha256=spki_sha256(csr.public_key()), key_type=backend.key_type(path))
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

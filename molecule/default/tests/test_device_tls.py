@@ -104,15 +104,17 @@ def test_environment_file_works_for_other_clients():
     assert device.file(marker).content_string.strip() == payload
 
 
-def test_system_policy_can_be_taken_back():
+def test_system_policy_can_be_taken_back(tmp_path):
     """device_tls_system_policy=false restores openssl.cnf exactly as Debian ships it (the broker,
     which does not run device_tls, has the pristine file). The last test of this file: device2
     stays without the system-wide policy (a converge puts it back)."""
     device, broker = _host("device2"), _host("broker1")
     pristine = broker.check_output("sha256sum %s" % OPENSSL_CNF)
     assert device.check_output("sha256sum %s" % OPENSSL_CNF) != pristine
-    result = subprocess.run(["ansible", "-i", INVENTORY, "device2", "-m", "ansible.builtin.include_role",
-                             "-a", "name=iotsec.tls.device_tls", "-e", "device_tls_system_policy=false"],
+    playbook = tmp_path / "take-back.yml"
+    playbook.write_text(yaml.safe_dump([{"name": "Device TLS without the system-wide policy", "hosts": "device2",
+                                         "gather_facts": False, "roles": ["iotsec.tls.device_tls"]}]))
+    result = subprocess.run(["ansible-playbook", "-i", INVENTORY, str(playbook), "-e", "device_tls_system_policy=false"],
                             capture_output=True, text=True, timeout=600, check=False,
                             env=dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0"))
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

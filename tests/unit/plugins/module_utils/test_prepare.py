@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, iotsec.tls contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""identity_key.choose_key: which key the CSR carries and whether a new one is made."""
+"""prepare: which key the CSR carries, whether a new one is made, and the key settings."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -14,7 +14,12 @@ import pytest
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import spki_sha256
 from ansible_collections.iotsec.tls.plugins.module_utils.keys import FileKeyBackend
 from ansible_collections.iotsec.tls.plugins.module_utils.store import IdentityStore
-from ansible_collections.iotsec.tls.plugins.modules.identity_key import choose_key
+from ansible_collections.iotsec.tls.plugins.module_utils.prepare import (
+    KeyParameterError,
+    choose_key,
+    key_settings,
+    prepare_key,
+)
 
 
 @pytest.fixture
@@ -104,3 +109,67 @@ def test_full_rotation_cycle(store, backend, ca, pki):
         assert key_id != first
         first = key_id
     assert choose_key(store, backend, "ecdsa-p256", False) == (store.current_key, False)
+
+
+SETTINGS = (-1, -1, 0o600, 0o755)
+
+
+def test_prepare_key_makes_pending_key_and_csr(store, backend):
+    result = prepare_key(store, backend, "ecdsa-p256", True, "dev1", SETTINGS)
+    assert result["changed"] and result["key_created"]
+    assert result["key_source"] == "pending" and result["key_type"] == "ecdsa-p256"
+    assert "BEGIN CERTIFICATE REQUEST" in result["csr"]
+    assert result["public_key_sha256"] == spki_sha256(backend.public_key(store.pending_key))
+    assert os.stat(store.pending_key).st_mode & 0o777 == 0o600
+    assert "PRIVATE" not in repr(result)
+
+
+def test_prepare_key_again_reuses_the_pending_key(store, backend):
+    first = prepare_key(store, backend, "ecdsa-p256", True, "dev1", SETTINGS)
+    again = prepare_key(store, backend, "ecdsa-p256", True, "dev1", SETTINGS)
+    assert not again["changed"] and not again["key_created"]
+    assert again["public_key_sha256"] == first["public_key_sha256"]
+
+
+def test_prepare_key_check_mode_writes_nothing(tmp_path, backend):
+    store = IdentityStore(str(tmp_path / "absent"))
+    result = prepare_key(store, backend, "ecdsa-p256", True, "dev1", SETTINGS, check_mode=True)
+    assert result == {"changed": True, "key_created": True, "key_source": "pending", "key_type": "ecdsa-p256"}
+    assert not os.path.exists(store.path)
+
+
+def test_prepare_key_without_rekey_keeps_current_key(store, backend, ca, pki):
+    key_id = _install_current(store, backend, ca, pki)
+    before = pki.snapshot(store.path)
+    result = prepare_key(store, backend, "ecdsa-p256", False, "dev1", SETTINGS)
+    assert not result["changed"] and result["key_source"] == "current"
+    assert result["public_key_sha256"] == key_id
+    after = pki.snapshot(store.path)
+    after.pop(".lock", None)  # the lock file, empty, taken while choosing
+    before.pop(".lock", None)
+    assert after == before
+
+
+def test_prepare_key_fixes_mode_of_a_reused_key(store, backend):
+    prepare_key(store, backend, "ecdsa-p256", True, "dev1", SETTINGS)
+    os.chmod(store.pending_key, 0o644)
+    result = prepare_key(store, backend, "ecdsa-p256", True, "dev1", SETTINGS)
+    assert result["changed"] and not result["key_created"]
+    assert os.stat(store.pending_key).st_mode & 0o777 == 0o600
+
+
+def test_key_settings_defaults_and_group_mode():
+    assert key_settings("root", None, None, "0755") == (0, -1, 0o600, 0o755)
+    assert key_settings("root", "root", None, None) == (0, 0, 0o640, 0o755)
+
+
+@pytest.mark.parametrize("owner,group,mode,check", [
+    ("no-such-user-xyz", None, None, "parameters"),
+    ("root", "no-such-group-xyz", None, "parameters"),
+    ("root", None, "0644", "key_mode"),
+    ("root", "root", "0604", "key_mode"),
+])
+def test_key_settings_refusals(owner, group, mode, check):
+    with pytest.raises(KeyParameterError) as err:
+        key_settings(owner, group, mode, "0755")
+    assert err.value.check == check
