@@ -161,6 +161,14 @@ key:
     - In check mode no C(csr) when a key would have to be made.
   type: dict
   returned: when O(prepare_key) is true and RV(needs_certificate) is true
+request:
+  description:
+    - The certificate to ask the CA for, as an entry of M(iotsec.tls.certificate_issue)'s
+      O(iotsec.tls.certificate_issue#module:requests) without C(host) and C(csr) (C(common_name),
+      C(dns_names), C(ip_addresses), and C(profile) and C(lifetime) when given).
+  type: dict
+  returned: when O(prepare_key) is true and RV(needs_certificate) is true
+  sample: {"common_name": "device1", "dns_names": ["device1"], "ip_addresses": [], "profile": "device", "lifetime": "7d"}
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -180,6 +188,9 @@ from ansible_collections.iotsec.tls.plugins.module_utils.prepare import (
 )
 from ansible_collections.iotsec.tls.plugins.module_utils.status import evaluate
 from ansible_collections.iotsec.tls.plugins.module_utils.store import IdentityStore
+
+
+REQUEST_FIELDS = ("common_name", "dns_names", "ip_addresses", "profile", "lifetime")
 
 
 def main():
@@ -231,6 +242,8 @@ def main():
             result["key"] = prepare_key(store, backend, p["key_type"] or "ecdsa-p256", p["rekey"],
                                         p["common_name"], settings, module.check_mode)
             changed = result["key"].pop("changed")
+            # What iotsec.tls.certificate_issue needs besides the host's name and its CSR.
+            result["request"] = dict((name, p[name]) for name in REQUEST_FIELDS if p[name] is not None)
     except PKIError as exc:
         fail_pki(module, exc)
     except (IOError, OSError) as exc:
