@@ -133,6 +133,22 @@ def subject_arg(common_name):
     return "/CN=" + common_name.replace("\\", "\\\\").replace("/", "\\/").replace("+", "\\+")
 
 
+TPM_MAX_LIFETIME = 90 * 86400  # the modern profile's certificate lifetime cap
+
+
+def tpm_profile_problem(key_type, lifetime_seconds):
+    """Why a host with a TPM key breaks the modern profile's certificate constraints, or None.
+
+    A TPM key can sign TLS 1.3 handshakes only (tpm2-openssl 1.1 on Debian 12 fails TLS 1.2
+    signing), so TPM hosts use the modern profile: ECDSA P-256, at most 90 days."""
+    if key_type and key_type not in TPM_KEY_TYPES:
+        return "key type %s is not available in the TPM (it makes %s keys)" % (key_type, ", ".join(TPM_KEY_TYPES))
+    if lifetime_seconds and lifetime_seconds > TPM_MAX_LIFETIME:
+        return ("a lifetime of %d days is longer than the 90 days of the modern profile, which hosts with "
+                "TPM keys use" % (lifetime_seconds // 86400))
+    return None
+
+
 class TpmKeyBackend(object):
     """Private key inside a TPM 2.0; the host keeps only its TSS2 key blob.
 

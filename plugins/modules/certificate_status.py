@@ -20,9 +20,15 @@ description:
     expired, or less than O(renew_before) of its lifetime is left.
   - For a host whose certificate is fresh this is the only remote module call of the
     M(iotsec.tls.device_identity) role.
+  - With O(backend=tpm) the public key of the key in service is read from its TSS2 blob by the TPM
+    itself (a blob the TPM cannot load reads as C(key_unreadable)), and the host is held to the
+    V(modern) profile's certificate constraints, since a TPM key can only do TLS 1.3 with the
+    tpm2-openssl provider of Debian 12: the O(key_type) must be V(ecdsa-p256) and the O(lifetime)
+    at most 90 days, or the module fails (check C(tpm_profile)) before anything is changed.
 author: iotsec.tls contributors (@iotsec)
 extends_documentation_fragment:
   - iotsec.tls.attributes
+  - iotsec.tls.key_backend
 attributes:
   check_mode:
     support: full
@@ -35,11 +41,6 @@ options:
     description: The identity directory on the host.
     type: path
     required: true
-  backend:
-    description: Key backend of the host's key (see M(iotsec.tls.identity_key)).
-    type: str
-    default: file
-    choices: [file]
   common_name:
     description: Expected common name (the device id).
     type: str
@@ -122,7 +123,7 @@ from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
     load_certificates,
 )
 from ansible_collections.iotsec.tls.plugins.module_utils.duration import parse_duration
-from ansible_collections.iotsec.tls.plugins.module_utils.keys import get_backend
+from ansible_collections.iotsec.tls.plugins.module_utils.keys import get_backend, tpm_profile_problem
 from ansible_collections.iotsec.tls.plugins.module_utils.policy import PROFILES
 from ansible_collections.iotsec.tls.plugins.module_utils.status import evaluate
 from ansible_collections.iotsec.tls.plugins.module_utils.store import IdentityStore
@@ -132,7 +133,8 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path", required=True),
-            backend=dict(type="str", default="file", choices=["file"]),
+            backend=dict(type="str", default="file", choices=["file", "tpm"]),
+            tpm_tcti=dict(type="str"),
             common_name=dict(type="str"),
             dns_names=dict(type="list", elements="str", default=[]),
             ip_addresses=dict(type="list", elements="str", default=[]),
@@ -153,11 +155,17 @@ def main():
         lifetime = parse_duration(p["lifetime"], "lifetime") if p["lifetime"] else None
     except ValueError as exc:
         module.fail_json(msg=str(exc), check="parameters")
+    if p["backend"] == "tpm":
+        problem = tpm_profile_problem(p["key_type"], lifetime)
+        if problem:
+            module.fail_json(msg=problem, check="tpm_profile",
+                             hint="hosts with key backend tpm use the modern profile: ecdsa-p256 keys "
+                                  "and certificates of at most 90 days")
     try:
         expected = dict(p, lifetime=lifetime)
         expected["extended_key_usage"] = PROFILES[p["profile"]] if p["profile"] else None
         expected["ca_chain"] = load_certificates(p["ca_chain"], "ca_chain") if p["ca_chain"] else None
-        result = evaluate(IdentityStore(p["path"]), get_backend(p["backend"]), expected)
+        result = evaluate(IdentityStore(p["path"]), get_backend(p["backend"], tcti=p["tpm_tcti"]), expected)
     except PKIError as exc:
         fail_pki(module, exc)
     module.exit_json(changed=False, **result)

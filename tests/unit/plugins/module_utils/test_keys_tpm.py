@@ -196,3 +196,10 @@ def test_tpm_env_drops_openssl_conf():
     env = keys_mod.tpm_env("device:/dev/tpmrm0", base={"OPENSSL_CONF": "/x", "PATH": "/bin"})
     assert env == {"PATH": "/bin", "TPM2OPENSSL_TCTI": "device:/dev/tpmrm0"}
     assert keys_mod.tpm_env(None, base={"PATH": "/bin"}) == {"PATH": "/bin"}
+
+
+def test_tpm_profile_constraints():
+    assert keys_mod.tpm_profile_problem("ecdsa-p256", 90 * 86400) is None
+    assert keys_mod.tpm_profile_problem(None, None) is None
+    assert "ecdsa-p384" in keys_mod.tpm_profile_problem("ecdsa-p384", 3600)
+    assert "91 days" in keys_mod.tpm_profile_problem("ecdsa-p256", 91 * 86400)
