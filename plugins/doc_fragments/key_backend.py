@@ -28,7 +28,8 @@ options:
         C(openssl) as C(TPM2OPENSSL_TCTI)), for example V(device:/dev/tpmrm0) (the kernel's resource
         manager) or V(tabrmd:bus_type=system) (tpm2-abrmd). The M(iotsec.tls.tpm) role sets the fact
         C(tpm_client_tcti) to the right one.
-      - Empty for the TSS default search order.
+      - Empty for the one in C(/etc/iotsec-tls/tpm.env) (written by M(iotsec.tls.tpm)), or else the TSS
+        default search order.
     type: str
 requirements:
   - With O(backend=tpm), C(openssl) 3 and the tpm2-openssl provider on the host (the M(iotsec.tls.tpm) role installs them).

@@ -114,11 +114,29 @@ def run_command(args, env=None):
     return proc.returncode, out, err.decode("utf-8", "replace")
 
 
+# Written by the iotsec.tls.tpm role: the TCTI of the programs that use the TPM key.
+TPM_ENV_FILE = "/etc/iotsec-tls/tpm.env"
+
+
+def default_tcti(env_file=TPM_ENV_FILE):
+    """TPM2OPENSSL_TCTI from the tpm role's environment file, or None (the TSS default search)."""
+    try:
+        with open(env_file) as handle:
+            for line in handle:
+                name, sep, value = line.strip().partition("=")
+                if sep and name == "TPM2OPENSSL_TCTI" and value:
+                    return value
+    except (IOError, OSError):
+        pass
+    return None
+
+
 def tpm_env(tcti=None, base=None):
     """The environment for openssl with the tpm2 provider: the TCTI of the tpm role, and no
     OPENSSL_CONF (the command line loads the providers; a service's config stays out of it)."""
     env = dict(os.environ if base is None else base)
     env.pop("OPENSSL_CONF", None)
+    tcti = tcti or default_tcti()
     if tcti:
         env["TPM2OPENSSL_TCTI"] = tcti
     return env

@@ -65,7 +65,9 @@ options:
     default: file
     choices: [file, tpm]
   tpm_tcti:
-    description: With O(client_key_backend=tpm), the TCTI of the TPM (C(TPM2OPENSSL_TCTI)); see M(iotsec.tls.tpm).
+    description:
+      - With O(client_key_backend=tpm), the TCTI of the TPM (C(TPM2OPENSSL_TCTI)); see M(iotsec.tls.tpm).
+      - Empty for the one in C(/etc/iotsec-tls/tpm.env), or else the TSS default search order.
     type: str
   tls13_only:
     description: Offer only TLS 1.3. Always so with O(client_key_backend=tpm).

@@ -192,7 +192,8 @@ def test_subject_escapes():
     assert keys_mod.subject_arg("a/b+c\\d") == "/CN=a\\/b\\+c\\\\d"
 
 
-def test_tpm_env_drops_openssl_conf():
+def test_tpm_env_drops_openssl_conf(monkeypatch):
+    monkeypatch.setattr(keys_mod, "default_tcti", lambda: None)
     env = keys_mod.tpm_env("device:/dev/tpmrm0", base={"OPENSSL_CONF": "/x", "PATH": "/bin"})
     assert env == {"PATH": "/bin", "TPM2OPENSSL_TCTI": "device:/dev/tpmrm0"}
     assert keys_mod.tpm_env(None, base={"PATH": "/bin"}) == {"PATH": "/bin"}
@@ -203,3 +204,13 @@ def test_tpm_profile_constraints():
     assert keys_mod.tpm_profile_problem(None, None) is None
     assert "ecdsa-p384" in keys_mod.tpm_profile_problem("ecdsa-p384", 3600)
     assert "91 days" in keys_mod.tpm_profile_problem("ecdsa-p256", 91 * 86400)
+
+
+def test_default_tcti_from_the_tpm_roles_env_file(tmp_path, monkeypatch):
+    env_file = tmp_path / "tpm.env"
+    assert keys_mod.default_tcti(str(env_file)) is None
+    env_file.write_text("# comment\nOPENSSL_CONF=/etc/x.cnf\nTPM2OPENSSL_TCTI=tabrmd:bus_type=system\n")
+    assert keys_mod.default_tcti(str(env_file)) == "tabrmd:bus_type=system"
+    monkeypatch.setattr(keys_mod, "default_tcti", lambda: "device:/dev/tpmrm0")
+    assert keys_mod.tpm_env(None, base={})["TPM2OPENSSL_TCTI"] == "device:/dev/tpmrm0"
+    assert keys_mod.tpm_env("swtpm:port=1", base={})["TPM2OPENSSL_TCTI"] == "swtpm:port=1"
