@@ -23,7 +23,7 @@ description:
   - With O(backend=tpm) the public key of the key in service is read from its TSS2 blob by the TPM
     itself (a blob the TPM cannot load reads as C(key_unreadable)), and the host is held to the
     V(modern) profile's certificate constraints, since a TPM key can only do TLS 1.3 with the
-    tpm2-openssl provider of Debian 12: the O(key_type) must be V(ecdsa-p256) and the O(lifetime)
+    tpm2-openssl provider of Debian 12. The O(key_type) must be V(ecdsa-p256) and the O(lifetime)
     at most 90 days, or the module fails (check C(tpm_profile)) before anything is changed.
 author: iotsec.tls contributors (@iotsec)
 extends_documentation_fragment:

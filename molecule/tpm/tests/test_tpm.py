@@ -42,7 +42,7 @@ def _quote(text):
 def _playbook(playbook, *extra, expect_rc=0):
     cmd = ["ansible-playbook", "-i", INVENTORY, playbook]
     for item in extra:
-        cmd += ["-e", item]
+        cmd += [item] if item.startswith("--") else ["-e", item]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False,
                             env=dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0"))
     output = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)
@@ -247,3 +247,21 @@ def test_9_tpm_role_fails_clearly_on_a_host_without_a_tpm():
     broker = _host("tpm-broker")
     assert not broker.package("tpm2-tools").is_installed
     assert not broker.file("/etc/iotsec-tls/openssl-tpm2.cnf").exists
+
+
+def test_10_check_mode_changes_nothing():
+    """On the prepared fleet a check run reports no change; on a host the tpm role has not
+    prepared (the broker, told that a TPM answers on its MQTT port) it reports the changes and
+    makes none."""
+    out = _playbook("iotsec.tls.site", "--check")
+    for line in out.splitlines():
+        if re.match(r"^\S+\s+: ok=", line):
+            assert "changed=0" in line and "failed=0" in line, line
+    out = _playbook(os.path.join(SCENARIO, "no-tpm.yml"), "--check", "no_tpm_host=tpm-broker",
+                    "tpm_abrmd_tcti=swtpm:host=127.0.0.1,port=8883")
+    recap = [line for line in out.splitlines() if line.startswith("tpm-broker")][-1]
+    assert "failed=0" in recap and "changed=0" not in recap, recap
+    broker = _host("tpm-broker")
+    assert not broker.package("tpm2-tools").is_installed
+    assert not broker.file("/etc/iotsec-tls/openssl-tpm2.cnf").exists
+    assert "tss" not in broker.user("mosquitto").groups
