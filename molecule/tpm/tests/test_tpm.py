@@ -1,8 +1,9 @@
 """TPM keys on a real (software) TPM: the device's key is made in its swtpm and never exists
 outside it, its certificate is issued and on the ledger, mosquitto_pub publishes over mutual TLS
-with it, the blob is useless with another TPM, rotate.yml gives a new TPM key, and the tpm role
-refuses a host without a TPM. Runs once per scenario run (no `host` fixture); test order matters
-(rotation last but one)."""
+with it to a broker whose own key is in its TPM, the blob is useless with another TPM, no PEM
+private key exists on either host, rotate.yml gives both a new TPM key (the broker reloads with
+it), and the tpm role refuses a host without a TPM. Runs once per scenario run (no `host`
+fixture); test order matters."""
 
 import os
 import re
@@ -18,6 +19,8 @@ SCENARIO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CA_DIR = os.path.join(EPHEMERAL, "ca")
 INVENTORY = os.path.join(EPHEMERAL, "inventory")
 DEVICE = "tpm-device1"
+BROKER = "tpm-broker"
+NO_TPM = "tpm-notpm"
 IDENTITY = "/etc/iotsec-tls/identity"
 PROVIDERS = "-provider tpm2 -provider default -propquery '?provider=tpm2,tpm2.digest!=yes'"
 # the environment the tpm role writes for programs that use the key
@@ -28,8 +31,8 @@ def _host(name):
     return testinfra.get_host("podman://" + name)
 
 
-def _device_run(command, expect=(0,)):
-    result = _host(DEVICE).run("bash -c %s" % _quote(command))
+def _device_run(command, expect=(0,), on=DEVICE):
+    result = _host(on).run("bash -c %s" % _quote(command))
     if expect is not None:
         assert result.rc in expect, "%s\nrc=%s\n%s\n%s" % (command, result.rc, result.stdout, result.stderr)
     return result
@@ -59,17 +62,26 @@ def _ledger(host):
                       "ORDER BY issued_at", (host,)).fetchall()
 
 
-def _cert_serial():
-    out = _device_run("openssl x509 -in %s/cert.pem -noout -serial" % IDENTITY).stdout
+def _cert_serial(on=DEVICE):
+    out = _device_run("openssl x509 -in %s/cert.pem -noout -serial" % IDENTITY, on=on).stdout
     return out.strip().split("=", 1)[1].upper()
 
 
-def _cert_pubkey():
-    return _device_run("openssl x509 -in %s/cert.pem -noout -pubkey" % IDENTITY).stdout
+def _cert_pubkey(on=DEVICE):
+    return _device_run("openssl x509 -in %s/cert.pem -noout -pubkey" % IDENTITY, on=on).stdout
 
 
-def _tpm_pubkey(tcti_env=TPM_ENV, key="%s/key.pem" % IDENTITY, expect=(0,)):
-    return _device_run("%sopenssl pkey %s -in %s -pubout" % (tcti_env, PROVIDERS, key), expect)
+def _tpm_pubkey(tcti_env=TPM_ENV, key="%s/key.pem" % IDENTITY, expect=(0,), on=DEVICE):
+    return _device_run("%sopenssl pkey %s -in %s -pubout" % (tcti_env, PROVIDERS, key), expect, on=on)
+
+
+def _served_pubkey():
+    """The public key of the certificate the broker serves, as the device sees it."""
+    out = _device_run("sleep 1 | " + TPM_ENV + "openssl s_client %s -connect %s:8883 -servername %s "
+                      "-CAfile /etc/iotsec-tls/fleet-ca.pem -verify_return_error -cert %s/fullchain.pem "
+                      "-key %s/key.pem 2>/dev/null | openssl x509 -noout -pubkey"
+                      % (PROVIDERS, BROKER, BROKER, IDENTITY, IDENTITY)).stdout
+    return out
 
 
 def _publish_received(payload):
@@ -190,14 +202,14 @@ for top in ("/",):
 """
 
 
-def _private_keys_on_device():
-    """Every PEM private key anywhere on the device's filesystem, TSS2 blobs excepted."""
-    _host(DEVICE).run_expect([0], "cat > /tmp/scan-keys.py << 'EOF'\n%s\nEOF" % SCAN)
-    out = _device_run("python3 /tmp/scan-keys.py").stdout
+def _private_keys_on_device(on=DEVICE):
+    """Every PEM private key anywhere on the host's filesystem, TSS2 blobs excepted."""
+    _host(on).run_expect([0], "cat > /tmp/scan-keys.py << 'EOF'\n%s\nEOF" % SCAN)
+    out = _device_run("python3 /tmp/scan-keys.py", on=on).stdout
     return out.splitlines()
 
 
-def test_6_no_pem_private_key_anywhere_on_the_device():
+def test_6_no_pem_private_key_anywhere_on_the_device_or_the_broker():
     # control: the scan finds a PEM private key where there is one
     _device_run("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out /var/tmp/control-key.pem")
     try:
@@ -205,17 +217,40 @@ def test_6_no_pem_private_key_anywhere_on_the_device():
     finally:
         _device_run("rm -f /var/tmp/control-key.pem")
     assert _private_keys_on_device() == []
+    assert _private_keys_on_device(on=BROKER) == []
     # and the TSS2 blobs are only in the identity directory
     blobs = _device_run("grep -rIl -- '-----BEGIN TSS2 PRIVATE KEY-----' / --exclude-dir=proc --exclude-dir=sys "
                         "--exclude-dir=dev --exclude-dir=run 2>/dev/null", expect=(0, 1, 2)).stdout.split()
     assert blobs and all(path.startswith(IDENTITY + "/") for path in blobs), blobs
 
 
-def test_7_rotate_makes_a_new_tpm_key_and_certificate():
+def test_6b_broker_serves_with_its_tpm_key_tls13_only():
+    blob = _device_run("cat %s/key.pem" % IDENTITY, on=BROKER).stdout
+    assert blob.startswith("-----BEGIN TSS2 PRIVATE KEY-----\n")
+    assert _device_run("stat -c %%a:%%G %s/current/key.pem" % IDENTITY, on=BROKER).stdout.strip() == "640:mosquitto"
+    assert _tpm_pubkey(on=BROKER).stdout == _cert_pubkey(on=BROKER) == _served_pubkey()
+    assert "tss" in _host(BROKER).user("mosquitto").groups
+    conf = _device_run("cat /etc/mosquitto/conf.d/iotsec-tls.conf /etc/mosquitto/iotsec-tls-openssl.cnf "
+                       "/etc/systemd/system/mosquitto.service.d/iotsec-tls.conf", on=BROKER).stdout
+    assert "tls_version tlsv1.3" in conf and "tpm2 = tpm2_sect" in conf
+    assert "Environment=TPM2OPENSSL_TCTI=tabrmd:bus_type=system" in conf
+    # TLS 1.2 is refused by the broker (modern), whatever the client
+    tls12 = _device_run("sleep 1 | OPENSSL_CONF=/dev/null openssl s_client -connect %s:8883 -tls1_2" % BROKER,
+                        expect=None)
+    assert tls12.rc != 0 and "protocol version" in tls12.stderr, tls12.stderr
+
+
+def test_7_rotate_makes_new_tpm_keys_and_certificates():
     serial, pubkey = _cert_serial(), _cert_pubkey()
-    out = _playbook("iotsec.tls.rotate", "device_identity_renew_before=0.99999",
-                    "iotsec_tls_identity_hosts=%s" % DEVICE)
-    assert "rotated (1): %s" % DEVICE in out and "failed (0)" in out
+    broker_serial, broker_pubkey = _cert_serial(on=BROKER), _cert_pubkey(on=BROKER)
+    out = _playbook("iotsec.tls.rotate", "device_identity_renew_before=0.99999")
+    assert re.search(r"rotated \(2\): (%s, %s|%s, %s)" % (BROKER, DEVICE, DEVICE, BROKER), out), out[-3000:]
+    assert "failed (0)" in out
+    # the broker reloaded with its new TPM key and served its new certificate to its own probe
+    assert re.search(r"ok: \[%s\] => \(item=%s:8883\)" % (BROKER, BROKER), out), out[-3000:]
+    new_broker_pubkey = _cert_pubkey(on=BROKER)
+    assert _cert_serial(on=BROKER) != broker_serial and new_broker_pubkey != broker_pubkey
+    assert _tpm_pubkey(on=BROKER).stdout == new_broker_pubkey == _served_pubkey()
     # the handshake proof went through openssl s_client with the TPM key
     assert re.search(r"ok: \[%s\] => \(item=tpm-broker:8883\)" % DEVICE, out), out[-3000:]
     new_serial, new_pubkey = _cert_serial(), _cert_pubkey()
@@ -228,6 +263,7 @@ def test_7_rotate_makes_a_new_tpm_key_and_certificate():
     rc, err, got = _publish_received("after-rotation")
     assert rc == 0 and "after-rotation" in got, err
     assert _private_keys_on_device() == []
+    assert _private_keys_on_device(on=BROKER) == []
 
 
 def test_8_settings_a_tpm_cannot_keep_are_refused_before_any_change():
@@ -240,28 +276,28 @@ def test_8_settings_a_tpm_cannot_keep_are_refused_before_any_change():
 
 
 def test_9_tpm_role_fails_clearly_on_a_host_without_a_tpm():
-    out = _playbook(os.path.join(SCENARIO, "no-tpm.yml"), "no_tpm_host=tpm-broker", expect_rc=2)
-    assert "tpm-broker: no TPM 2.0 found (check: tpm_present)" in out
+    out = _playbook(os.path.join(SCENARIO, "no-tpm.yml"), "no_tpm_host=%s" % NO_TPM, expect_rc=2)
+    assert "%s: no TPM 2.0 found (check: tpm_present)" % NO_TPM in out
     assert "/dev/tpmrm0 does not exist" in out and "Nothing was changed" in out
     assert "Fix:" in out
-    broker = _host("tpm-broker")
-    assert not broker.package("tpm2-tools").is_installed
-    assert not broker.file("/etc/iotsec-tls/openssl-tpm2.cnf").exists
+    host = _host(NO_TPM)
+    assert not host.package("tpm2-tools").is_installed
+    assert not host.file("/etc/iotsec-tls/openssl-tpm2.cnf").exists
 
 
 def test_10_check_mode_changes_nothing():
     """On the prepared fleet a check run reports no change; on a host the tpm role has not
-    prepared (the broker, told that a TPM answers on its MQTT port) it reports the changes and
+    prepared (told that a TPM answers where the broker's MQTT port is) it reports the changes and
     makes none."""
     out = _playbook("iotsec.tls.site", "--check")
     for line in out.splitlines():
         if re.match(r"^\S+\s+: ok=", line):
             assert "changed=0" in line and "failed=0" in line, line
-    out = _playbook(os.path.join(SCENARIO, "no-tpm.yml"), "--check", "no_tpm_host=tpm-broker",
-                    "tpm_abrmd_tcti=swtpm:host=127.0.0.1,port=8883")
-    recap = [line for line in out.splitlines() if line.startswith("tpm-broker")][-1]
+    out = _playbook(os.path.join(SCENARIO, "no-tpm.yml"), "--check", "no_tpm_host=%s" % NO_TPM,
+                    "tpm_abrmd_tcti=swtpm:host=%s,port=8883" % BROKER)
+    recap = [line for line in out.splitlines() if line.startswith(NO_TPM)][-1]
     assert "failed=0" in recap and "changed=0" not in recap, recap
-    broker = _host("tpm-broker")
-    assert not broker.package("tpm2-tools").is_installed
-    assert not broker.file("/etc/iotsec-tls/openssl-tpm2.cnf").exists
-    assert "tss" not in broker.user("mosquitto").groups
+    host = _host(NO_TPM)
+    assert not host.package("tpm2-tools").is_installed
+    assert not host.file("/etc/iotsec-tls/openssl-tpm2.cnf").exists
+    assert not host.file("/etc/systemd/system/tpm2-abrmd.service").exists
