@@ -300,3 +300,13 @@ def test_10_check_mode_changes_nothing():
     assert not host.package("tpm2-tools").is_installed
     assert not host.file("/etc/iotsec-tls/openssl-tpm2.cnf").exists
     assert not host.file("/etc/systemd/system/tpm2-abrmd.service").exists
+
+
+def test_11_no_key_material_or_passphrase_in_ansible_output():
+    """Everything Ansible printed in this scenario (ANSIBLE_LOG_PATH): no private key, not even a
+    TSS2 blob, and not the CA passphrase."""
+    with open(os.path.join(EPHEMERAL, "ansible.log")) as handle:
+        log = handle.read()
+    assert "tpm-device1" in log  # the log is the scenario's
+    assert "PRIVATE KEY" not in log
+    assert os.environ["IOTSEC_TLS_TEST_CA_PASSPHRASE"] not in log
