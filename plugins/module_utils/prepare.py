@@ -13,7 +13,11 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.iotsec.tls.plugins.module_utils.crypto import PKIError, spki_sha256
+from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
+    PKIError,
+    describe_public_key,
+    spki_sha256,
+)
 from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import (
     fix_file,
     parse_mode,
@@ -96,7 +100,7 @@ def prepare_key(store, backend, key_type, rekey, common_name, settings, check_mo
         "changed": changed,
         "key_created": create and not check_mode,
         "key_source": "pending" if path == store.pending_key else "current",
-        "key_type": backend.key_type(path),
+        "key_type": describe_public_key(csr.public_key()),  # no second trip to the key (a TPM is slow)
         "csr": csr.public_bytes(serialization.Encoding.PEM).decode("ascii"),
         "public_key_sha256": spki_sha256(csr.public_key()),
     }

@@ -24,11 +24,16 @@ description:
     O(failed_sha256) is the one in service (so that repeating the call changes nothing). Rotation
     does this when the service that uses the new pair fails to reload or to complete a handshake.
   - With O(state=absent) (decommissioning), every private key in the identity directory is
-    overwritten, then the directory is removed.
+    overwritten, then the directory is removed. For O(backend=tpm) the files are TSS2 key blobs;
+    the collection never makes TPM keys persistent, so overwriting the blobs destroys the keys
+    (there is nothing to evict from the TPM).
+  - With O(backend=tpm), the certificate is matched against the key's public key as the TPM reads it
+    from the blob.
   - Overlapping runs on one host take turns on a lock in the identity directory.
 author: iotsec.tls contributors (@iotsec)
 extends_documentation_fragment:
   - iotsec.tls.attributes
+  - iotsec.tls.key_backend
 attributes:
   check_mode:
     support: full
@@ -60,11 +65,6 @@ options:
   root_sha256:
     description: SHA-256 fingerprint (hex) the root of O(chain) must have (pins the fleet CA).
     type: str
-  backend:
-    description: Key backend of the host's key.
-    type: str
-    default: file
-    choices: [file]
   owner:
     description: Owner of the installed files.
     type: str
@@ -178,7 +178,8 @@ def main():
             chain=dict(type="str"),
             failed_sha256=dict(type="str"),
             root_sha256=dict(type="str"),
-            backend=dict(type="str", default="file", choices=["file"]),
+            backend=dict(type="str", default="file", choices=["file", "tpm"]),
+            tpm_tcti=dict(type="str"),
             owner=dict(type="str", default="root"),
             group=dict(type="str"),
             key_mode=dict(type="raw", no_log=False),
@@ -213,7 +214,7 @@ def main():
         if p["root_sha256"] and cert_sha256(chain[-1]) != p["root_sha256"].replace(":", "").lower():
             raise PKIError("chain", "the chain's root is not the fleet root CA (pinned %s)"
                            % p["root_sha256"], "install certificates from the fleet CA only")
-        backend = get_backend(p["backend"])
+        backend = get_backend(p["backend"], tcti=p["tpm_tcti"])
         key_path = store.find_key_for(cert, backend)
         summary = cert_summary(cert)
         current, _chain, _problems = store.read_current()

@@ -21,9 +21,15 @@ description:
     expired, or less than O(renew_before) of its lifetime is left.
   - For a host whose certificate is fresh this is the only remote module call of the
     M(iotsec.tls.device_identity) role.
+  - With O(backend=tpm) the public key of the key in service is read from its TSS2 blob by the TPM
+    itself (a blob the TPM cannot load reads as C(key_unreadable)), and the host is held to the
+    V(modern) profile's certificate constraints, since a TPM key can only do TLS 1.3 with the
+    tpm2-openssl provider of Debian 12. The O(key_type) must be V(ecdsa-p256) and the O(lifetime)
+    at most 90 days, or the module fails (check C(tpm_profile)) before anything is changed.
 author: iotsec.tls contributors (@iotsec)
 extends_documentation_fragment:
   - iotsec.tls.attributes
+  - iotsec.tls.key_backend
 attributes:
   check_mode:
     support: full
@@ -36,11 +42,6 @@ options:
     description: The identity directory on the host.
     type: path
     required: true
-  backend:
-    description: Key backend of the host's key (see M(iotsec.tls.identity_key)).
-    type: str
-    default: file
-    choices: [file]
   common_name:
     description: Expected common name (the device id).
     type: str
@@ -179,7 +180,7 @@ from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
     load_certificates,
 )
 from ansible_collections.iotsec.tls.plugins.module_utils.duration import parse_duration
-from ansible_collections.iotsec.tls.plugins.module_utils.keys import get_backend
+from ansible_collections.iotsec.tls.plugins.module_utils.keys import get_backend, tpm_profile_problem
 from ansible_collections.iotsec.tls.plugins.module_utils.policy import PROFILES
 from ansible_collections.iotsec.tls.plugins.module_utils.prepare import (
     KeyParameterError,
@@ -197,7 +198,8 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path", required=True),
-            backend=dict(type="str", default="file", choices=["file"]),
+            backend=dict(type="str", default="file", choices=["file", "tpm"]),
+            tpm_tcti=dict(type="str"),
             common_name=dict(type="str"),
             dns_names=dict(type="list", elements="str", default=[]),
             ip_addresses=dict(type="list", elements="str", default=[]),
@@ -225,6 +227,12 @@ def main():
         lifetime = parse_duration(p["lifetime"], "lifetime") if p["lifetime"] else None
     except ValueError as exc:
         module.fail_json(msg=str(exc), check="parameters")
+    if p["backend"] == "tpm":
+        problem = tpm_profile_problem(p["key_type"], lifetime)
+        if problem:
+            module.fail_json(msg=problem, check="tpm_profile",
+                             hint="hosts with key backend tpm use the modern profile: ecdsa-p256 keys "
+                                  "and certificates of at most 90 days")
     try:
         expected = dict(p, lifetime=lifetime)
         expected["extended_key_usage"] = PROFILES[p["profile"]] if p["profile"] else None
@@ -235,7 +243,7 @@ def main():
     except PKIError as exc:
         fail_pki(module, exc)
     try:
-        store, backend = IdentityStore(p["path"]), get_backend(p["backend"])
+        store, backend = IdentityStore(p["path"]), get_backend(p["backend"], tcti=p["tpm_tcti"])
         result = evaluate(store, backend, expected)
         changed = False
         if p["prepare_key"] and result["needs_certificate"]:

@@ -22,9 +22,12 @@ description:
   - Without O(rekey), the current key is kept when it has the requested O(key_type) and only a new
     CSR is made; with O(rekey) a new key is made (a pending key left by an interrupted run is
     reused, since it was never in service).
+  - With O(backend=tpm) the key is made inside the TPM (ECDSA P-256 only) and signs the CSR there;
+    C(key.pem) is then the TSS2 key blob, and a new key on rotation is a new TPM key.
 author: iotsec.tls contributors (@iotsec)
 extends_documentation_fragment:
   - iotsec.tls.attributes
+  - iotsec.tls.key_backend
 attributes:
   check_mode:
     support: full
@@ -51,13 +54,6 @@ options:
     type: str
     default: ecdsa-p256
     choices: [ecdsa-p256, ecdsa-p384, ed25519, rsa-3072, rsa-4096]
-  backend:
-    description:
-      - Where the private key lives. V(file) keeps a PEM file protected by owner and mode.
-      - The interface is shared with key backends to come (a TPM 2.0 backend keeps only a key blob).
-    type: str
-    default: file
-    choices: [file]
   rekey:
     description: Make a new key even when a current key of the right type exists.
     type: bool
@@ -94,6 +90,13 @@ EXAMPLES = r"""
   iotsec.tls.identity_key:
     path: /etc/iotsec-tls/identity
     state: discarded
+
+- name: Key inside the TPM (host prepared by iotsec.tls.tpm)
+  iotsec.tls.identity_key:
+    path: /etc/iotsec-tls/identity
+    common_name: "{{ inventory_hostname }}"
+    backend: tpm
+    tpm_tcti: "{{ tpm_client_tcti }}"
 
 - name: Broker key readable by the mosquitto user, fresh on every renewal
   iotsec.tls.identity_key:
@@ -147,7 +150,8 @@ def main():
         argument_spec=dict(
             path=dict(type="path", required=True),
             key_type=dict(type="str", default="ecdsa-p256", choices=list(KEY_TYPES)),
-            backend=dict(type="str", default="file", choices=["file"]),
+            backend=dict(type="str", default="file", choices=["file", "tpm"]),
+            tpm_tcti=dict(type="str"),
             rekey=dict(type="bool", default=False),
             state=dict(type="str", default="present", choices=["present", "discarded"]),
             common_name=dict(type="str"),
@@ -171,7 +175,7 @@ def main():
     except KeyParameterError as exc:
         module.fail_json(msg=str(exc), check=exc.check, hint=exc.hint)
     try:
-        result = prepare_key(store, get_backend(p["backend"]), p["key_type"], p["rekey"],
+        result = prepare_key(store, get_backend(p["backend"], tcti=p["tpm_tcti"]), p["key_type"], p["rekey"],
                              p["common_name"], settings, module.check_mode)
     except PKIError as exc:
         fail_pki(module, exc)

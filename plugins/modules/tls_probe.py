@@ -20,6 +20,10 @@ description:
     names the check (C(probe_connect), C(probe_verify), C(probe_handshake), C(probe_peer),
     C(probe_rejected)) and leads to a rollback.
   - The private key is read by the TLS library on this host only.
+  - With O(client_key_backend=tpm) the client key is a TSS2 key blob whose private part is in the
+    TPM. Python's ssl cannot use it, so the handshake is made by C(openssl s_client) with the
+    tpm2-openssl provider (C(-provider tpm2 -provider default)), TLS 1.3 only (the provider of
+    Debian 12 cannot sign TLS 1.2 handshakes); the same checks apply and fail with the same names.
 author: iotsec.tls contributors (@iotsec)
 attributes:
   check_mode:
@@ -53,8 +57,20 @@ options:
   expect_sha256:
     description: SHA-256 fingerprint (hex) the peer's certificate must have.
     type: str
+  client_key_backend:
+    description:
+      - Where O(client_key) lives, as in M(iotsec.tls.identity_key). V(tpm) makes the handshake with
+        C(openssl s_client) and the TPM; O(client_cert) and O(client_key) are then required.
+    type: str
+    default: file
+    choices: [file, tpm]
+  tpm_tcti:
+    description:
+      - With O(client_key_backend=tpm), the TCTI of the TPM (C(TPM2OPENSSL_TCTI)); see M(iotsec.tls.tpm).
+      - Empty for the one in C(/etc/iotsec-tls/tpm.env), or else the TSS default search order.
+    type: str
   tls13_only:
-    description: Offer only TLS 1.3.
+    description: Offer only TLS 1.3. Always so with O(client_key_backend=tpm).
     type: bool
     default: false
   timeout:
@@ -75,6 +91,15 @@ EXAMPLES = r"""
     ca_chain: "{{ fleet_ca.chain }}"
     client_cert: /etc/iotsec-tls/identity/fullchain.pem
     client_key: /etc/iotsec-tls/identity/key.pem
+
+- name: The same with a key inside the TPM (TLS 1.3 through openssl s_client)
+  iotsec.tls.tls_probe:
+    address: broker1.example.net
+    ca_chain: "{{ fleet_ca.chain }}"
+    client_cert: /etc/iotsec-tls/identity/fullchain.pem
+    client_key: /etc/iotsec-tls/identity/key.pem
+    client_key_backend: tpm
+    tpm_tcti: "{{ tpm_client_tcti }}"
 """
 
 RETURN = r"""
@@ -96,7 +121,7 @@ cipher:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.iotsec.tls.plugins.module_utils.common import fail_pki
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import PKIError
-from ansible_collections.iotsec.tls.plugins.module_utils.probe import probe
+from ansible_collections.iotsec.tls.plugins.module_utils.probe import probe, probe_tpm
 
 
 def main():
@@ -109,15 +134,23 @@ def main():
             client_cert=dict(type="path"),
             client_key=dict(type="path", no_log=False),
             expect_sha256=dict(type="str"),
+            client_key_backend=dict(type="str", default="file", choices=["file", "tpm"]),
+            tpm_tcti=dict(type="str"),
             tls13_only=dict(type="bool", default=False),
             timeout=dict(type="float", default=10.0),
             settle=dict(type="float", default=1.5),
         ),
         required_together=[("client_cert", "client_key")],
+        required_if=[("client_key_backend", "tpm", ["client_cert", "client_key"])],
         supports_check_mode=True,
     )
     p = module.params
     try:
+        if p["client_key_backend"] == "tpm":
+            result = probe_tpm(p["address"], p["port"], p["server_name"] or p["address"], p["ca_chain"],
+                               p["client_cert"], p["client_key"], p["expect_sha256"], p["tpm_tcti"],
+                               p["timeout"], p["settle"])
+            module.exit_json(changed=False, **result)
         result = probe(p["address"], p["port"], p["server_name"] or p["address"], p["ca_chain"],
                        p["client_cert"], p["client_key"], p["expect_sha256"], p["tls13_only"],
                        p["timeout"], p["settle"])
