@@ -19,6 +19,7 @@ import uuid
 import mozilla_scan
 import mqtt_raw
 import pytest
+import scenario_tools
 import testinfra
 import yaml
 from cryptography import x509
@@ -101,14 +102,7 @@ def _sign(common_name, ca_cert, ca_key, not_before, not_after, eku=ExtendedKeyUs
 
 
 def _fleet_ca():
-    with open(os.path.join(CA_DIR, "issuing.pem"), "rb") as handle:
-        cert = x509.load_pem_x509_certificate(handle.read())
-    with open(os.path.join(CA_DIR, "issuing.key"), "rb") as handle:
-        key = serialization.load_pem_private_key(
-            handle.read(), os.environ["IOTSEC_TLS_TEST_CA_PASSPHRASE"].encode())
-    with open(os.path.join(CA_DIR, "chain.pem"), "rb") as handle:
-        chain = handle.read()
-    return cert, key, chain
+    return scenario_tools.fleet_ca(CA_DIR)
 
 
 def _write(directory, name, key, cert, chain=b""):

@@ -30,6 +30,7 @@ import uuid
 import jinja2
 import mqtt_raw
 import pytest
+import scenario_tools
 import testinfra
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -184,13 +185,7 @@ def _poll(condition, seconds, what):
 @pytest.fixture(scope="module")
 def backend_identity(tmp_path_factory):
     """A `backend` client identity of the fleet CA (made here, test-only), and the CA file."""
-    with open(os.path.join(CA_DIR, "issuing.pem"), "rb") as handle:
-        ca_cert = x509.load_pem_x509_certificate(handle.read())
-    with open(os.path.join(CA_DIR, "issuing.key"), "rb") as handle:
-        ca_key = serialization.load_pem_private_key(
-            handle.read(), os.environ["IOTSEC_TLS_TEST_CA_PASSPHRASE"].encode())
-    with open(os.path.join(CA_DIR, "chain.pem"), "rb") as handle:
-        chain = handle.read()
+    ca_cert, ca_key, chain = scenario_tools.fleet_ca(CA_DIR)
     now = datetime.datetime.now(datetime.timezone.utc)
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (x509.CertificateBuilder()

@@ -8,10 +8,10 @@ fixture); test order matters."""
 import os
 import re
 import sqlite3
-import subprocess
 import time
 import uuid
 
+import scenario_tools
 import testinfra
 
 EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
@@ -43,17 +43,7 @@ def _quote(text):
 
 
 def _playbook(playbook, *extra, expect_rc=0):
-    cmd = ["ansible-playbook", "-i", INVENTORY, playbook]
-    for item in extra:
-        cmd += [item] if item.startswith("--") else ["-e", item]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False,
-                            env=dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0"))
-    output = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)
-    if expect_rc == 0:
-        assert result.returncode == 0, output[-4000:]
-    else:
-        assert result.returncode != 0, output[-4000:]
-    return output
+    return scenario_tools.run_playbook(INVENTORY, playbook, *extra, expect_rc=expect_rc)
 
 
 def _ledger(host):
