@@ -29,6 +29,7 @@ from ansible_collections.iotsec.tls.plugins.module_utils.crypto import utcnow
 from ansible_collections.iotsec.tls.plugins.module_utils.issue import issue_batch
 from ansible_collections.iotsec.tls.plugins.module_utils.keys import FileKeyBackend, build_csr
 from ansible_collections.iotsec.tls.plugins.module_utils.ledger import Ledger
+from ansible_collections.iotsec.tls.plugins.module_utils.store import IdentityStore
 
 PASSPHRASE = "correct horse battery staple"
 
@@ -87,6 +88,20 @@ def ledger(tmp_path):
     led = Ledger(str(tmp_path / "ledger.sqlite3"))
     yield led
     led.close()
+
+
+@pytest.fixture
+def backend():
+    """The file key backend."""
+    return FileKeyBackend()
+
+
+@pytest.fixture
+def store(tmp_path):
+    """An empty identity directory, prepared."""
+    st = IdentityStore(str(tmp_path / "identity"))
+    st.prepare(0o755)
+    return st
 
 
 # --- helpers --------------------------------------------------------------------------

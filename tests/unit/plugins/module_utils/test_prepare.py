@@ -12,7 +12,6 @@ import os
 import pytest
 
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import spki_sha256
-from ansible_collections.iotsec.tls.plugins.module_utils.keys import FileKeyBackend
 from ansible_collections.iotsec.tls.plugins.module_utils.store import IdentityStore
 from ansible_collections.iotsec.tls.plugins.module_utils.prepare import (
     KeyParameterError,
@@ -20,18 +19,6 @@ from ansible_collections.iotsec.tls.plugins.module_utils.prepare import (
     key_settings,
     prepare_key,
 )
-
-
-@pytest.fixture
-def backend():
-    return FileKeyBackend()
-
-
-@pytest.fixture
-def store(tmp_path):
-    st = IdentityStore(str(tmp_path / "identity"))
-    st.prepare(0o755)
-    return st
 
 
 def _install_current(store, backend, ca, pki, key_type="ecdsa-p256"):

@@ -16,16 +16,10 @@ from cryptography.hazmat.primitives import serialization
 
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import cert_sha256, utcnow
 from ansible_collections.iotsec.tls.plugins.module_utils.issue import issue_batch
-from ansible_collections.iotsec.tls.plugins.module_utils.keys import FileKeyBackend
 from ansible_collections.iotsec.tls.plugins.module_utils.status import evaluate
 from ansible_collections.iotsec.tls.plugins.module_utils.store import IdentityStore
 
 LIFETIME = 3000  # seconds; the policy backdates notBefore by 60 s more
-
-
-@pytest.fixture
-def backend():
-    return FileKeyBackend()
 
 
 @pytest.fixture

@@ -19,21 +19,13 @@ from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
     load_certificates,
     spki_sha256,
 )
-from ansible_collections.iotsec.tls.plugins.module_utils.keys import FileKeyBackend
 from ansible_collections.iotsec.tls.plugins.module_utils.store import FILES, IdentityStore
 
 
-@pytest.fixture
-def backend():
-    return FileKeyBackend()
-
-
-@pytest.fixture
-def store(tmp_path):
+def test_prepare_reports_a_change_only_the_first_time(tmp_path):
     st = IdentityStore(str(tmp_path / "identity"))
     assert st.prepare(0o755) is True
     assert st.prepare(0o755) is False
-    return st
 
 
 def _pending_cert(store, backend, ca, pki, key_type="ecdsa-p256", **kwargs):
