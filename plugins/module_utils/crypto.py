@@ -16,6 +16,8 @@ import datetime
 import hashlib
 import traceback
 
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import EKU_NAMES, PKIError
+
 CRYPTOGRAPHY_IMPORT_ERROR = None
 try:
     from cryptography import x509
@@ -25,30 +27,6 @@ try:
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 except ImportError:  # pragma: no cover - exercised by the sanity import test
     CRYPTOGRAPHY_IMPORT_ERROR = traceback.format_exc()
-
-# Key types the collection knows, named the way users write them.
-KEY_TYPES = ("ecdsa-p256", "ecdsa-p384", "ed25519", "rsa-3072", "rsa-4096")
-
-# EKU short names used in inventories and return values.
-EKU_NAMES = ("clientAuth", "serverAuth")
-
-
-class PKIError(Exception):
-    """A refusal with a machine-readable check name and a human hint."""
-
-    def __init__(self, check, message, hint=None):
-        super(PKIError, self).__init__(message)
-        self.check = check
-        self.message = message
-        self.hint = hint
-
-    def as_dict(self):
-        return {"check": self.check, "message": self.message, "hint": self.hint}
-
-    def __str__(self):
-        if self.hint:
-            return "%s [check: %s] Fix: %s" % (self.message, self.check, self.hint)
-        return "%s [check: %s]" % (self.message, self.check)
 
 
 def utcnow():

@@ -135,3 +135,26 @@ def read_file(path):
         if exc.errno == errno.ENOENT:
             return None
         raise
+
+
+class KeyParameterError(ValueError):
+    """Owner, group or modes that cannot be used: nothing was changed."""
+
+    def __init__(self, message, check="parameters", hint=None):
+        super(KeyParameterError, self).__init__(message)
+        self.check = check
+        self.hint = hint
+
+
+def key_settings(owner, group, mode, dir_mode):
+    """(uid, gid, key_mode, dir_mode) from module parameters, refusing a world-readable key."""
+    try:
+        uid, gid = resolve_owner(owner, group)
+        key_mode = parse_mode(mode, 0o640 if group else 0o600)
+        dmode = parse_mode(dir_mode, 0o755)
+    except ValueError as exc:
+        raise KeyParameterError("%s; nothing was changed" % exc)
+    if key_mode & 0o007:
+        raise KeyParameterError("key mode %o gives other users access to the private key" % key_mode,
+                                check="key_mode", hint="use 0600, or 0640 with a service group")
+    return uid, gid if group else -1, key_mode, dmode

@@ -24,14 +24,13 @@ from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
     utcnow,
 )
 from ansible_collections.iotsec.tls.plugins.module_utils.policy import (
-    PROFILES,
     build_certificate,
     check_csr,
     check_device_id,
     check_lifetime,
     load_csr,
-    normalize_sans,
 )
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import PROFILES, normalize_sans
 
 try:
     from cryptography import x509

@@ -19,13 +19,9 @@ __metaclass__ = type
 import os
 import subprocess
 
-from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
-    KEY_TYPES,
-    PKIError,
-    describe_public_key,
-    spki_sha256,
-)
+from ansible_collections.iotsec.tls.plugins.module_utils.crypto import describe_public_key, spki_sha256
 from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import write_atomic
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import KEY_TYPES, TPM_KEY_TYPES, PKIError
 
 try:
     from cryptography import x509
@@ -96,8 +92,6 @@ class FileKeyBackend(object):
 
 
 TSS2_HEADER = b"-----BEGIN TSS2 PRIVATE KEY-----"
-# tpm2-openssl 1.1 (Debian 12) makes ECDSA P-256 keys; the collection offers only those.
-TPM_KEY_TYPES = ("ecdsa-p256",)
 # Prefer the TPM for what it implements (the key), but never its digests (slow, and they
 # break signing with this provider version).
 TPM_PROPQUERY = "?provider=tpm2,tpm2.digest!=yes"
@@ -149,22 +143,6 @@ def openssl_tpm_args(openssl, command):
 def subject_arg(common_name):
     """openssl -subj value for a CN, with OpenSSL's escapes for / and backslash."""
     return "/CN=" + common_name.replace("\\", "\\\\").replace("/", "\\/").replace("+", "\\+")
-
-
-TPM_MAX_LIFETIME = 90 * 86400  # the modern profile's certificate lifetime cap
-
-
-def tpm_profile_problem(key_type, lifetime_seconds):
-    """Why a host with a TPM key breaks the modern profile's certificate constraints, or None.
-
-    A TPM key can sign TLS 1.3 handshakes only (tpm2-openssl 1.1 on Debian 12 fails TLS 1.2
-    signing), so TPM hosts use the modern profile: ECDSA P-256, at most 90 days."""
-    if key_type and key_type not in TPM_KEY_TYPES:
-        return "key type %s is not available in the TPM (it makes %s keys)" % (key_type, ", ".join(TPM_KEY_TYPES))
-    if lifetime_seconds and lifetime_seconds > TPM_MAX_LIFETIME:
-        return ("a lifetime of %d days is longer than the 90 days of the modern profile, which hosts with "
-                "TPM keys use" % (lifetime_seconds // 86400))
-    return None
 
 
 class TpmKeyBackend(object):

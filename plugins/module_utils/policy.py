@@ -15,14 +15,13 @@ import ipaddress
 import re
 
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
-    KEY_TYPES,
-    PKIError,
     cert_not_after,
     describe_public_key,
     eku_oid,
     key_type_allowed,
 )
 from ansible_collections.iotsec.tls.plugins.module_utils.duration import parse_duration
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import KEY_TYPES, PROFILES, PKIError
 
 try:
     from cryptography import x509
@@ -31,12 +30,6 @@ try:
     from cryptography.x509.oid import NameOID
 except ImportError:  # pragma: no cover - reported by the module through crypto.CRYPTOGRAPHY_IMPORT_ERROR
     pass
-
-# What each role of host may do with its certificate.
-PROFILES = {
-    "device": ["clientAuth"],
-    "broker": ["serverAuth"],
-}
 
 DEFAULT_POLICY = {
     "max_lifetime": "30d",
@@ -47,7 +40,6 @@ DEFAULT_POLICY = {
     "backdate": "60s",
 }
 
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 
 
@@ -70,29 +62,6 @@ def check_policy(policy):
         raise PKIError("policy", "min_rsa_bits below 3072 is not allowed",
                        "set min_rsa_bits to 3072 or more")
     return merged
-
-
-def normalize_sans(dns_names, ip_addresses):
-    """Validate SANs; names that parse as IP addresses count as IP addresses."""
-    dns, ips = set(), set()
-    for name in ip_addresses or []:
-        try:
-            ips.add(str(ipaddress.ip_address(str(name).strip())))
-        except ValueError:
-            raise PKIError("san_syntax", "%r is not an IP address" % (name,),
-                           "list only IPv4/IPv6 addresses in the IP SANs")
-    for name in dns_names or []:
-        text = str(name).strip().rstrip(".").lower()
-        try:
-            ips.add(str(ipaddress.ip_address(text)))
-            continue
-        except ValueError:
-            pass
-        if not text or len(text) > 253 or not all(_LABEL.fullmatch(label) for label in text.split(".")):
-            raise PKIError("san_syntax", "%r is not a valid DNS name" % (name,),
-                           "use letters, digits and hyphens in dot-separated labels")
-        dns.add(text)
-    return sorted(dns), sorted(ips)
 
 
 def check_device_id(device_id):

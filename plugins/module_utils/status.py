@@ -1,108 +1,108 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, iotsec.tls contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Does a host need a new certificate? One pass over what is installed, against inventory."""
+"""Does a host need a new certificate? One pass over what is installed, against inventory.
+
+identity_facts() describes what is in service, with cryptography; freshness.judge() decides.
+The facts are what freshness.py keeps as a memo, so that the next check of a fresh host needs
+no cryptography.
+"""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import calendar
+import os
+
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
     PKIError,
-    cert_common_name,
-    cert_ekus,
     cert_not_after,
     cert_not_before,
-    cert_sans,
     cert_sha256,
     cert_summary,
+    describe_public_key,
     signed_by,
     spki_sha256,
     utcnow,
 )
-from ansible_collections.iotsec.tls.plugins.module_utils.policy import normalize_sans
+from ansible_collections.iotsec.tls.plugins.module_utils.freshness import (
+    judge,
+    load_memo,
+    memo_inputs,
+    read_generation,
+    write_memo,
+)
 
-# Seconds a certificate may live beyond the configured lifetime (the CA backdates notBefore).
-LIFETIME_SLACK = 300
+
+def _epoch(value):
+    return calendar.timegm(value.utctimetuple())
 
 
-def evaluate(store, backend, expected, now=None):
+def identity_facts(store, backend, issuers=(), generation="current"):
+    """Describe the identity in service (or in generation, a directory of store): a dict of
+    plain values (JSON-serialisable).
+
+    problems: why the certificate or chain could not be read; certificate: its summary (or None);
+    validity: [notBefore, notAfter] in seconds since the epoch; key: {code, message} when the key
+    is missing, unreadable or not the certificate's, else {key_type}; chain_sha256: the installed
+    chain (or None); signed_by: {sha256 of a CA certificate: whether it signed the certificate},
+    for the installed issuing CA and for each certificate in issuers.
+    """
+    cert, chain, problems = store.read_current(generation)
+    facts = {"problems": problems, "certificate": None, "validity": None, "key": None,
+             "chain_sha256": [cert_sha256(c) for c in chain] if chain is not None else None,
+             "signed_by": {}}
+    if cert is None:
+        return facts
+    facts["certificate"] = cert_summary(cert)
+    facts["validity"] = [_epoch(cert_not_before(cert)), _epoch(cert_not_after(cert))]
+    key_path = store.file(generation, "key.pem")
+    if not backend.exists(key_path):
+        facts["key"] = {"code": "key_missing", "message": "no private key beside the certificate"}
+    else:
+        try:
+            public_key = backend.public_key(key_path)
+            if spki_sha256(public_key) != spki_sha256(cert.public_key()):
+                facts["key"] = {"code": "key_mismatch",
+                                "message": "the private key does not match the certificate"}
+            else:
+                facts["key"] = {"key_type": describe_public_key(public_key)}
+        except PKIError as exc:
+            facts["key"] = {"code": "key_unreadable", "message": exc.message}
+    for issuer in list(issuers) + list(chain[:1] if chain else []):
+        facts["signed_by"][cert_sha256(issuer)] = signed_by(cert, issuer)
+    return facts
+
+
+def pair_facts(cert, chain):
+    """The facts identity_facts() finds once cert and chain are installed with their key: what
+    certificate_install records as the new generation's memo (it has proved the key is the
+    certificate's and that chain[0] signed it)."""
+    return {"problems": [], "certificate": cert_summary(cert),
+            "validity": [_epoch(cert_not_before(cert)), _epoch(cert_not_after(cert))],
+            "key": {"key_type": describe_public_key(cert.public_key())},
+            "chain_sha256": [cert_sha256(c) for c in chain],
+            "signed_by": {cert_sha256(chain[0]): True}}
+
+
+def evaluate(store, backend, expected, now=None, memo=False):
     """Return a dict: needs_certificate, reasons (list of {code, message}), certificate, ...
 
-    expected keys: common_name, dns_names, ip_addresses, extended_key_usage (list),
-    ca_chain (list of certificates, issuing CA first, or None to skip), renew_before
-    (fraction of the lifetime, 0 < x < 1), key_type (or None to accept any), lifetime
-    (configured lifetime in seconds, or None: a certificate whose own lifetime is longer than
-    configured, beyond the backdate and a tenth, is reissued, so a shortened lifetime takes
-    effect at once; the certificate's own dates are compared, so the host's clock plays no part).
+    expected: as for freshness.judge(), except that ca_chain is a list of certificates (issuing
+    CA first), or None to skip the chain and issuer checks. With memo true (file backend only),
+    the facts are recorded for the next check, unless files changed while they were read.
     """
     now = now or utcnow()
-    reasons = []
-
-    def reason(code, message):
-        reasons.append({"code": code, "message": message})
-
-    cert, chain, problems = store.read_current()
-    for problem in problems:
-        code = "missing" if problem.endswith("missing") else "unreadable"
-        reason(code, problem)
-
-    result = {"certificate": None, "remaining_seconds": None, "lifetime_seconds": None}
-    if cert is not None:
-        result["certificate"] = cert_summary(cert)
-        key_path = store.current_key
-        if not backend.exists(key_path):
-            reason("key_missing", "no private key beside the certificate")
-        else:
-            try:
-                if spki_sha256(backend.public_key(key_path)) != spki_sha256(cert.public_key()):
-                    reason("key_mismatch", "the private key does not match the certificate")
-                elif expected.get("key_type") and backend.key_type(key_path) != expected["key_type"]:
-                    reason("key_type", "key type %s differs from the configured %s"
-                           % (backend.key_type(key_path), expected["key_type"]))
-            except PKIError as exc:
-                reason("key_unreadable", exc.message)
-
-        want_chain = expected.get("ca_chain")
-        if want_chain:
-            want = [cert_sha256(c) for c in want_chain]
-            if chain is not None and [cert_sha256(c) for c in chain] != want:
-                reason("chain_changed", "the installed chain differs from the fleet CA chain")
-            if not signed_by(cert, want_chain[0]):
-                reason("issuer_changed", "the certificate was not issued by the fleet's issuing CA")
-
-        if expected.get("common_name") is not None and \
-                cert_common_name(cert) != expected["common_name"]:
-            reason("subject", "common name %r differs from inventory %r"
-                   % (cert_common_name(cert), expected["common_name"]))
-
-        want_dns, want_ips = normalize_sans(expected.get("dns_names") or [],
-                                            expected.get("ip_addresses") or [])
-        have_dns, have_ips = cert_sans(cert)
-        if (sorted(want_dns), sorted(want_ips)) != (have_dns, have_ips):
-            reason("sans", "SANs %s differ from inventory %s"
-                   % (have_dns + have_ips, sorted(want_dns) + sorted(want_ips)))
-
-        if expected.get("extended_key_usage") is not None and \
-                cert_ekus(cert) != sorted(expected["extended_key_usage"]):
-            reason("eku", "extended key usage %s differs from the host's role %s"
-                   % (cert_ekus(cert), sorted(expected["extended_key_usage"])))
-
-        not_before, not_after = cert_not_before(cert), cert_not_after(cert)
-        lifetime = (not_after - not_before).total_seconds()
-        remaining = (not_after - now).total_seconds()
-        result["remaining_seconds"] = int(remaining)
-        result["lifetime_seconds"] = int(lifetime)
-        if remaining <= 0:
-            reason("expired", "the certificate expired at %s" % result["certificate"]["not_after"])
-        elif remaining < lifetime * float(expected.get("renew_before", 1.0 / 3)):
-            reason("renew", "%d seconds left, less than %s of the lifetime"
-                   % (remaining, expected.get("renew_before", 1.0 / 3)))
-        elif expected.get("lifetime") and \
-                lifetime > expected["lifetime"] + max(LIFETIME_SLACK, expected["lifetime"] / 10.0):
-            reason("lifetime", "the certificate lives %d seconds, longer than the configured %d"
-                   % (lifetime, expected["lifetime"]))
-
-    result["reasons"] = reasons
-    result["needs_certificate"] = bool(reasons)
-    return result
+    want_chain = expected.get("ca_chain")
+    expected = dict(expected, ca_chain_sha256=[cert_sha256(c) for c in want_chain] if want_chain else None)
+    # With a memo, read one generation (current may be replaced meanwhile), and record the
+    # facts only if its files were the same before and after they were read.
+    generation = os.path.realpath(store.file("current", "")) if memo else "current"
+    before = read_generation(generation) if memo else None
+    facts = identity_facts(store, backend, want_chain[:1] if want_chain else (), generation)
+    if before is not None and facts["certificate"] is not None and read_generation(generation) == before:
+        inputs = memo_inputs(before, backend.name)
+        if load_memo(generation, inputs) != facts:
+            write_memo(generation, facts, inputs)
+    return judge(facts, expected, _epoch(now))

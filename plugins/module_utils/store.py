@@ -8,6 +8,7 @@
     <dir>/gen-<id>/cert.pem
     <dir>/gen-<id>/chain.pem    issuing CA then root
     <dir>/gen-<id>/fullchain.pem
+    <dir>/gen-<id>/status.json  the status check's memo of the generation (freshness.py)
     <dir>/current -> gen-<id>   the pair services use
     <dir>/previous -> gen-<id>  the pair before it, kept for rollback
     <dir>/key.pem -> current/key.pem (and cert.pem, chain.pem, fullchain.pem)
@@ -35,6 +36,12 @@ from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
     load_certificate,
     load_certificates,
     spki_sha256,
+)
+from ansible_collections.iotsec.tls.plugins.module_utils.freshness import (
+    MEMO_NAME,
+    memo_inputs,
+    memo_text,
+    read_generation,
 )
 from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import (
     ensure_dir,
@@ -100,13 +107,14 @@ class IdentityStore(object):
     def current_key(self):
         return self.file("current", "key.pem")
 
-    def read_current(self):
-        """Return (certificate or None, chain list or None, problems list)."""
+    def read_current(self, generation="current"):
+        """Return (certificate or None, chain list or None, problems list) of the pair in service
+        (or of generation, a generation directory's name or path)."""
         problems = []
         cert = chain = None
         data = None
         try:
-            data = read_file(self.file("current", "cert.pem"))
+            data = read_file(self.file(generation, "cert.pem"))
         except (IOError, OSError) as exc:
             problems.append("certificate unreadable: %s" % exc)
         if data is None and not problems:
@@ -117,7 +125,7 @@ class IdentityStore(object):
             except PKIError as exc:
                 problems.append("certificate unreadable: %s" % exc.message)
         try:
-            chain_data = read_file(self.file("current", "chain.pem"))
+            chain_data = read_file(self.file(generation, "chain.pem"))
             if chain_data is None:
                 problems.append("chain missing")
             else:
@@ -177,8 +185,10 @@ class IdentityStore(object):
         return (cert_sha256(current) == cert_sha256(cert)
                 and [cert_sha256(c) for c in current_chain] == [cert_sha256(c) for c in chain])
 
-    def install(self, cert, chain, key_path, key_mode, uid=-1, gid=-1):
-        """Write a new generation with cert, chain and the key at key_path, then make it current."""
+    def install(self, cert, chain, key_path, key_mode, uid=-1, gid=-1, memo=None):
+        """Write a new generation with cert, chain and the key at key_path, then make it current.
+
+        memo: (facts, backend name) to record as the generation's status memo (freshness.py)."""
         generation = generation_name(cert_sha256(cert))
         final = os.path.join(self.path, generation)
         tmp = os.path.join(self.path, "." + generation + ".tmp")
@@ -194,6 +204,11 @@ class IdentityStore(object):
             new_key = os.path.join(tmp, "key.pem")
             os.link(os.path.realpath(key_path), new_key)
             fix_file(new_key, key_mode, uid, gid)
+            if memo is not None:
+                files = read_generation(tmp)
+                if files is not None:
+                    write_atomic(os.path.join(tmp, MEMO_NAME), memo_text(memo[0], memo_inputs(files, memo[1])),
+                                 mode=0o600)
             if os.path.exists(final):
                 if os.path.realpath(os.path.join(self.path, "current")) == os.path.realpath(final):
                     raise PKIError("install", "generation %s is already current" % generation)

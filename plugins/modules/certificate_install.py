@@ -143,6 +143,7 @@ from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
 )
 from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import parse_mode, resolve_owner
 from ansible_collections.iotsec.tls.plugins.module_utils.keys import get_backend
+from ansible_collections.iotsec.tls.plugins.module_utils.status import pair_facts
 from ansible_collections.iotsec.tls.plugins.module_utils.store import IdentityStore, generation_name
 
 
@@ -234,7 +235,9 @@ def main():
                 module.exit_json(changed=False, **result)
             key_path = store.find_key_for(cert, backend)
             previous = store.link_target("current")
-            generation = store.install(cert, chain, key_path, key_mode, uid, gid)
+            # The status check of a file key reads the new pair's facts from this memo next time.
+            memo = (pair_facts(cert, chain), backend.name) if backend.name == "file" else None
+            generation = store.install(cert, chain, key_path, key_mode, uid, gid, memo=memo)
     except PKIError as exc:
         fail_pki(module, exc)
     except (IOError, OSError) as exc:

@@ -21,6 +21,14 @@ description:
     expired, or less than O(renew_before) of its lifetime is left.
   - For a host whose certificate is fresh this is the only remote module call of the
     M(iotsec.tls.device_identity) role.
+  - With the V(file) key backend, what the check finds out about a certificate, its chain and
+    its key is kept in the generation directory beside them (C(status.json), mode 0600), under the
+    SHA-256 of each of the three files, by this module and by M(iotsec.tls.certificate_install).
+    A later check that finds the three files unchanged takes those facts from there instead of
+    loading cryptography and the private key; any change to any of the files makes it read them
+    again. The dates, names, extended key usage, key type and issuer are still compared with the
+    expected values and the clock on every run. Writing that record is not reported as a change,
+    and nothing is written in check mode.
   - With O(backend=tpm) the public key of the key in service is read from its TSS2 blob by the TPM
     itself (a blob the TPM cannot load reads as C(key_unreadable)), and the host is held to the
     V(modern) profile's certificate constraints, since a TPM key can only do TLS 1.3 with the
@@ -173,25 +181,52 @@ request:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.iotsec.tls.plugins.module_utils.common import fail_pki, require_cryptography
-from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
-    KEY_TYPES,
-    PKIError,
-    load_certificates,
-)
 from ansible_collections.iotsec.tls.plugins.module_utils.duration import parse_duration
-from ansible_collections.iotsec.tls.plugins.module_utils.keys import get_backend, tpm_profile_problem
-from ansible_collections.iotsec.tls.plugins.module_utils.policy import PROFILES
-from ansible_collections.iotsec.tls.plugins.module_utils.prepare import (
-    KeyParameterError,
-    key_settings,
-    prepare_key,
+from ansible_collections.iotsec.tls.plugins.module_utils.freshness import (
+    pem_certificates_sha256,
+    status_from_memo,
 )
-from ansible_collections.iotsec.tls.plugins.module_utils.status import evaluate
-from ansible_collections.iotsec.tls.plugins.module_utils.store import IdentityStore
+from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import KeyParameterError, key_settings
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import (
+    KEY_TYPES,
+    PROFILES,
+    tpm_profile_problem,
+)
 
 
 REQUEST_FIELDS = ("common_name", "dns_names", "ip_addresses", "profile", "lifetime")
+
+
+def full_check(module, expected, settings):
+    """Read the identity with cryptography (and make the key and CSR when asked): everything the
+    memo cannot answer. Imported here, so that a fresh host's check never loads cryptography."""
+    from ansible_collections.iotsec.tls.plugins.module_utils.common import fail_pki, require_cryptography
+    from ansible_collections.iotsec.tls.plugins.module_utils.crypto import PKIError, load_certificates
+    from ansible_collections.iotsec.tls.plugins.module_utils.keys import get_backend
+    from ansible_collections.iotsec.tls.plugins.module_utils.prepare import prepare_key
+    from ansible_collections.iotsec.tls.plugins.module_utils.status import evaluate
+    from ansible_collections.iotsec.tls.plugins.module_utils.store import IdentityStore
+
+    require_cryptography(module)
+    p = module.params
+    try:
+        expected["ca_chain"] = load_certificates(p["ca_chain"], "ca_chain") if p["ca_chain"] else None
+        store, backend = IdentityStore(p["path"]), get_backend(p["backend"], tcti=p["tpm_tcti"])
+        result = evaluate(store, backend, expected,
+                          memo=backend.name == "file" and not module.check_mode)
+        changed = False
+        if p["prepare_key"] and result["needs_certificate"]:
+            result["key"] = prepare_key(store, backend, p["key_type"] or "ecdsa-p256", p["rekey"],
+                                        p["common_name"], settings, module.check_mode)
+            changed = result["key"].pop("changed")
+            # What iotsec.tls.certificate_issue needs besides the host's name and its CSR.
+            result["request"] = dict((name, p[name]) for name in REQUEST_FIELDS if p[name] is not None)
+    except PKIError as exc:
+        fail_pki(module, exc)
+    except (IOError, OSError) as exc:
+        module.fail_json(msg="cannot write the key in %s: %s; nothing was changed"
+                         % (p["path"], exc), check="key_write")
+    module.exit_json(changed=changed, **result)
 
 
 def main():
@@ -218,7 +253,6 @@ def main():
         required_if=[("prepare_key", True, ["common_name"])],
         supports_check_mode=True,
     )
-    require_cryptography(module)
     p = module.params
     if not 0 < p["renew_before"] < 1:
         module.fail_json(msg="renew_before must be a fraction between 0 and 1, got %s"
@@ -234,30 +268,19 @@ def main():
                              hint="hosts with key backend tpm use the modern profile: ecdsa-p256 keys "
                                   "and certificates of at most 90 days")
     try:
-        expected = dict(p, lifetime=lifetime)
-        expected["extended_key_usage"] = PROFILES[p["profile"]] if p["profile"] else None
-        expected["ca_chain"] = load_certificates(p["ca_chain"], "ca_chain") if p["ca_chain"] else None
         settings = key_settings(p["owner"], p["group"], p["mode"], p["dir_mode"]) if p["prepare_key"] else None
     except KeyParameterError as exc:
         module.fail_json(msg=str(exc), check=exc.check, hint=exc.hint)
-    except PKIError as exc:
-        fail_pki(module, exc)
-    try:
-        store, backend = IdentityStore(p["path"]), get_backend(p["backend"], tcti=p["tpm_tcti"])
-        result = evaluate(store, backend, expected)
-        changed = False
-        if p["prepare_key"] and result["needs_certificate"]:
-            result["key"] = prepare_key(store, backend, p["key_type"] or "ecdsa-p256", p["rekey"],
-                                        p["common_name"], settings, module.check_mode)
-            changed = result["key"].pop("changed")
-            # What iotsec.tls.certificate_issue needs besides the host's name and its CSR.
-            result["request"] = dict((name, p[name]) for name in REQUEST_FIELDS if p[name] is not None)
-    except PKIError as exc:
-        fail_pki(module, exc)
-    except (IOError, OSError) as exc:
-        module.fail_json(msg="cannot write the key in %s: %s; nothing was changed"
-                         % (p["path"], exc), check="key_write")
-    module.exit_json(changed=changed, **result)
+    expected = dict(p, lifetime=lifetime)
+    expected["extended_key_usage"] = PROFILES[p["profile"]] if p["profile"] else None
+    if p["backend"] == "file":
+        # A fresh host whose files match their memo is judged without cryptography.
+        want_chain = pem_certificates_sha256(p["ca_chain"]) if p["ca_chain"] else None
+        if want_chain or not p["ca_chain"]:
+            result = status_from_memo(p["path"], dict(expected, ca_chain_sha256=want_chain))[0]
+            if result is not None and not (p["prepare_key"] and result["needs_certificate"]):
+                module.exit_json(changed=False, **result)
+    full_check(module, expected, settings)
 
 
 if __name__ == "__main__":

@@ -190,9 +190,10 @@ from ansible_collections.iotsec.tls.plugins.module_utils.ca import (
     write_policy,
 )
 from ansible_collections.iotsec.tls.plugins.module_utils.common import fail_pki, require_cryptography
-from ansible_collections.iotsec.tls.plugins.module_utils.crypto import KEY_TYPES, PKIError
+from ansible_collections.iotsec.tls.plugins.module_utils.crypto import PKIError
 from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import fix_file, read_file
 from ansible_collections.iotsec.tls.plugins.module_utils.policy import check_policy
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import KEY_TYPES
 
 
 def _read(module, path, what):

@@ -135,14 +135,12 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.iotsec.tls.plugins.module_utils.common import fail_pki, require_cryptography
-from ansible_collections.iotsec.tls.plugins.module_utils.crypto import KEY_TYPES, PKIError
+from ansible_collections.iotsec.tls.plugins.module_utils.crypto import PKIError
+from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import KeyParameterError, key_settings
 from ansible_collections.iotsec.tls.plugins.module_utils.keys import get_backend
-from ansible_collections.iotsec.tls.plugins.module_utils.prepare import (
-    KeyParameterError,
-    key_settings,
-    prepare_key,
-)
+from ansible_collections.iotsec.tls.plugins.module_utils.prepare import prepare_key
 from ansible_collections.iotsec.tls.plugins.module_utils.store import IdentityStore
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import KEY_TYPES
 
 
 def main():

@@ -76,6 +76,26 @@ def ca(ca_dir):
 
 
 @pytest.fixture
+def issued_at():
+    """When a test's device certificate is issued (status and memo tests)."""
+    return utcnow()
+
+
+@pytest.fixture
+def expected(ca):
+    """What inventory expects of the certificate of device dev1 (status and memo tests)."""
+    return {
+        "common_name": "dev1",
+        "dns_names": ["dev1.example"],
+        "ip_addresses": ["192.0.2.1"],
+        "extended_key_usage": ["clientAuth"],
+        "ca_chain": ca.chain,
+        "renew_before": 1.0 / 3,
+        "key_type": "ecdsa-p256",
+    }
+
+
+@pytest.fixture
 def other_ca(tmp_path):
     """A second, unrelated fleet CA."""
     path = str(tmp_path / "other-ca")

@@ -19,6 +19,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from ansible_collections.iotsec.tls.plugins.module_utils import ca as ca_mod
 from ansible_collections.iotsec.tls.plugins.module_utils import policy as policy_mod
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import normalize_sans
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
     PKIError,
     cert_sha256,
@@ -541,11 +542,11 @@ def test_check_policy_defaults_and_errors():
 
 
 def test_normalize_sans():
-    assert policy_mod.normalize_sans(["B.example.", "a.example", "a.example", "10.0.0.1"],
-                                     ["::1", " 192.0.2.1 "]) == (
+    assert normalize_sans(["B.example.", "a.example", "a.example", "10.0.0.1"],
+                          ["::1", " 192.0.2.1 "]) == (
         ["a.example", "b.example"], ["10.0.0.1", "192.0.2.1", "::1"])
-    assert policy_mod.normalize_sans([], []) == ([], [])
-    assert policy_mod.normalize_sans(["x" * 63 + ".example"], []) == (
+    assert normalize_sans([], []) == ([], [])
+    assert normalize_sans(["x" * 63 + ".example"], []) == (
         ["x" * 63 + ".example"], [])
-    assert str(ipaddress.ip_address("2001:db8::1")) in policy_mod.normalize_sans(
+    assert str(ipaddress.ip_address("2001:db8::1")) in normalize_sans(
         ["2001:DB8::1"], [])[1]

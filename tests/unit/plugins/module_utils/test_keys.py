@@ -18,11 +18,11 @@ from cryptography.x509.oid import NameOID
 from ansible_collections.iotsec.tls.plugins.module_utils import fsutil
 from ansible_collections.iotsec.tls.plugins.module_utils import keys as keys_mod
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
-    KEY_TYPES,
     PKIError,
     describe_public_key,
     spki_sha256,
 )
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import KEY_TYPES
 
 
 def _load(path):

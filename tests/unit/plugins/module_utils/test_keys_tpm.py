@@ -24,6 +24,7 @@ from cryptography.x509.oid import NameOID
 from ansible_collections.iotsec.tls.plugins.module_utils import keys as keys_mod
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import PKIError, spki_sha256
 from ansible_collections.iotsec.tls.plugins.module_utils.store import IdentityStore
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import tpm_profile_problem
 
 
 class FakeTpm(object):
@@ -200,10 +201,10 @@ def test_tpm_env_drops_openssl_conf(monkeypatch):
 
 
 def test_tpm_profile_constraints():
-    assert keys_mod.tpm_profile_problem("ecdsa-p256", 90 * 86400) is None
-    assert keys_mod.tpm_profile_problem(None, None) is None
-    assert "ecdsa-p384" in keys_mod.tpm_profile_problem("ecdsa-p384", 3600)
-    assert "91 days" in keys_mod.tpm_profile_problem("ecdsa-p256", 91 * 86400)
+    assert tpm_profile_problem("ecdsa-p256", 90 * 86400) is None
+    assert tpm_profile_problem(None, None) is None
+    assert "ecdsa-p384" in tpm_profile_problem("ecdsa-p384", 3600)
+    assert "91 days" in tpm_profile_problem("ecdsa-p256", 91 * 86400)
 
 
 def test_default_tcti_from_the_tpm_roles_env_file(tmp_path, monkeypatch):

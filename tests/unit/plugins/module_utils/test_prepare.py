@@ -12,13 +12,9 @@ import os
 import pytest
 
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import spki_sha256
+from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import KeyParameterError, key_settings
+from ansible_collections.iotsec.tls.plugins.module_utils.prepare import choose_key, prepare_key
 from ansible_collections.iotsec.tls.plugins.module_utils.store import IdentityStore
-from ansible_collections.iotsec.tls.plugins.module_utils.prepare import (
-    KeyParameterError,
-    choose_key,
-    key_settings,
-    prepare_key,
-)
 
 
 def _install_current(store, backend, ca, pki, key_type="ecdsa-p256"):

@@ -23,11 +23,6 @@ LIFETIME = 3000  # seconds; the policy backdates notBefore by 60 s more
 
 
 @pytest.fixture
-def issued_at():
-    return utcnow()
-
-
-@pytest.fixture
 def installed(tmp_path, backend, ca, pki, issued_at):
     """A device identity installed the way the collection does it; returns (store, cert)."""
     store = IdentityStore(str(tmp_path / "identity"))
@@ -38,19 +33,6 @@ def installed(tmp_path, backend, ca, pki, issued_at):
                     lifetime=LIFETIME, now=issued_at)
     store.install(cert, ca.chain, store.find_key_for(cert, backend), 0o600)
     return store, cert
-
-
-@pytest.fixture
-def expected(ca):
-    return {
-        "common_name": "dev1",
-        "dns_names": ["dev1.example"],
-        "ip_addresses": ["192.0.2.1"],
-        "extended_key_usage": ["clientAuth"],
-        "ca_chain": ca.chain,
-        "renew_before": 1.0 / 3,
-        "key_type": "ecdsa-p256",
-    }
 
 
 def _codes(result):
