@@ -62,11 +62,26 @@ class LedgerError(Exception):
 
 
 class Ledger(object):
-    def __init__(self, path, timeout=60.0):
+    def __init__(self, path, timeout=60.0, read_only=False):
+        """Open (and create or upgrade) the ledger; read_only: open an existing ledger of this
+        collection's schema for reading only, changing nothing."""
         self.path = path
         directory = os.path.dirname(path) or "."
         if not os.path.isdir(directory):
             raise LedgerError("ledger directory %s does not exist" % directory)
+        if read_only:
+            if not os.path.isfile(path):
+                raise LedgerError("ledger %s does not exist" % path)
+            self.db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=timeout,
+                                      isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA busy_timeout = %d" % int(timeout * 1000))
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version != SCHEMA_VERSION:
+                self.db.close()
+                raise LedgerError("ledger %s has schema version %d, this collection's is %d"
+                                  % (path, version, SCHEMA_VERSION))
+            return
         old_umask = os.umask(0o077)
         try:
             self.db = sqlite3.connect(path, timeout=timeout, isolation_level=None)

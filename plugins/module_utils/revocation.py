@@ -110,23 +110,33 @@ def check_reason(reason):
     return reason
 
 
-def publish(ca, ledger, crl_path, next_update_seconds, include_superseded=False, now=None,
-            check_mode=False, force=False):
-    """Publish the CRL when its content changed, half its validity passed, or the file is gone.
-
-    Call inside a ledger transaction. Return (changed, state dict with pem and number).
-    """
+def crl_due(ledger, crl_path, include_superseded=False, now=None):
+    """Whether publish() (without force) would write a new CRL now: its content changed, half its
+    validity passed, or the file is gone. Return (due, entries, content, state)."""
     now = now or utcnow()
     entries = crl_entries(ledger, include_superseded, now)
     content = json.dumps(entries)
     state = ledger.crl_state()
-    if state and not force and state["content"] == content and os.path.exists(crl_path):
+    due = True
+    if state and state["content"] == content and os.path.exists(crl_path):
         this_update, next_update = _parse_time(state["this_update"]), _parse_time(state["next_update"])
-        if now < this_update + (next_update - this_update) / 2:
-            with open(crl_path, "rb") as handle:
-                pem = handle.read().decode("ascii")
-            return False, {"crl": pem, "number": state["number"], "next_update": state["next_update"],
-                           "revoked": len(entries)}
+        due = now >= this_update + (next_update - this_update) / 2
+    return due, entries, content, state
+
+
+def publish(ca, ledger, crl_path, next_update_seconds, include_superseded=False, now=None,
+            check_mode=False, force=False):
+    """Publish the CRL when it is due (crl_due) or force is set.
+
+    Call inside a ledger transaction. Return (changed, state dict with pem and number).
+    """
+    now = now or utcnow()
+    due, entries, content, state = crl_due(ledger, crl_path, include_superseded, now)
+    if not due and not force:
+        with open(crl_path, "rb") as handle:
+            pem = handle.read().decode("ascii")
+        return False, {"crl": pem, "number": state["number"], "next_update": state["next_update"],
+                       "revoked": len(entries)}
     number = (state["number"] + 1) if state else 1
     next_update = now + datetime.timedelta(seconds=next_update_seconds)
     if check_mode:

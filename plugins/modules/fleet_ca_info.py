@@ -15,6 +15,9 @@ description:
   - Returns the root and issuing CA certificates, the chain hosts install, their fingerprints and
     expiry, and the issuance policy. Fails when there is no CA (check C(ca_missing)) or the CA
     directory is incomplete (C(ca_partial)).
+  - Also tells whether M(iotsec.tls.fleet_crl), with its default options, would publish a new CRL
+    now (RV(crl_due)), from the ledger and the CRL file, without the CA key. A scheduled rotation
+    uses it to leave the CA key closed when there is nothing to sign.
   - With O(passphrase), also proves that the passphrase opens the issuing CA key, so that a wrong
     passphrase is found before any host changes. The key is never returned.
 author: iotsec.tls contributors (@iotsec)
@@ -49,6 +52,15 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+crl_due:
+  description:
+    - Whether M(iotsec.tls.fleet_crl) with its default options would publish a new CRL now, because
+      the revocations on the ledger differ from the published CRL, half of its validity has passed,
+      or there is no CRL file.
+    - V(null) when the ledger cannot be read (the CRL module then reports why).
+  type: bool
+  returned: success
+  sample: false
 root_certificate:
   description: Root CA certificate (PEM).
   type: str
@@ -87,10 +99,15 @@ ca_dir:
   returned: success
 """
 
+import os
+import sqlite3
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.iotsec.tls.plugins.module_utils.ca import IssuingCA
 from ansible_collections.iotsec.tls.plugins.module_utils.common import fail_pki, require_cryptography
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import PKIError
+from ansible_collections.iotsec.tls.plugins.module_utils.ledger import Ledger, LedgerError
+from ansible_collections.iotsec.tls.plugins.module_utils.revocation import crl_due
 
 
 def main():
@@ -107,6 +124,12 @@ def main():
         info = IssuingCA(p["ca_dir"], p["passphrase"], load_key=bool(p["passphrase"])).info()
     except PKIError as exc:
         fail_pki(module, exc)
+    info["crl_due"] = None
+    try:
+        with Ledger(os.path.join(p["ca_dir"], "ledger.sqlite3"), timeout=10.0, read_only=True) as ledger:
+            info["crl_due"] = crl_due(ledger, os.path.join(p["ca_dir"], "crl.pem"))[0]
+    except (LedgerError, sqlite3.Error, PKIError, ValueError, KeyError):
+        pass  # unknown: iotsec.tls.fleet_crl reads the ledger itself and reports what is wrong
     module.exit_json(changed=False, **info)
 
 

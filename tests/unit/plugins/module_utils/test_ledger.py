@@ -66,6 +66,31 @@ def test_newer_schema_refused(tmp_path):
         Ledger(path)
 
 
+def test_read_only_changes_nothing(tmp_path, ca, pki):
+    path = str(tmp_path / "ledger.sqlite3")
+    with pytest.raises(LedgerError):
+        Ledger(path, read_only=True)  # no ledger: not created
+    assert not os.path.exists(path)
+    with Ledger(path) as led:
+        issue_batch(ca, led, [pki.request("dev1", pki.new_key())])
+    with open(path, "rb") as handle:
+        before = handle.read()
+    with Ledger(path, read_only=True) as led:
+        assert [e["host"] for e in led.entries()] == ["dev1"]
+        with pytest.raises(sqlite3.OperationalError):
+            led.revoke([led.entries()[0]["serial"]], "keyCompromise", "2026-01-01T00:00:00Z")
+    # (SQLite may leave its WAL index, ledger.sqlite3-shm, as any reader of a WAL database does)
+    with open(path, "rb") as handle:
+        assert handle.read() == before
+    with Ledger(path) as led:
+        assert led.entries()[0]["status"] == "valid"
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version = %d" % (SCHEMA_VERSION - 1))
+    db.close()
+    with pytest.raises(LedgerError):
+        Ledger(path, read_only=True)  # an older schema is upgraded by a writer only
+
+
 def test_missing_directory(tmp_path):
     with pytest.raises(LedgerError):
         Ledger(str(tmp_path / "nowhere" / "ledger.sqlite3"))

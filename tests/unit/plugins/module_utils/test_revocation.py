@@ -15,8 +15,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import PKIError, isoformat
+from ansible_collections.iotsec.tls.plugins.module_utils.ledger import Ledger
 from ansible_collections.iotsec.tls.plugins.module_utils.revocation import (
     check_reason,
+    crl_due,
     publish,
     select_serials,
 )
@@ -151,6 +153,34 @@ def test_fresh_crl_is_not_republished_until_half_its_validity(fleet, ca, ledger,
     os.unlink(path)
     changed, restored = publish(ca, ledger, path, 2 * DAY, now=now + datetime.timedelta(hours=25))
     assert changed and restored["number"] == revoked["number"] + 1 and os.path.exists(path)
+
+
+def test_crl_due_says_what_publish_does(fleet, ca, ledger, pki, tmp_path):
+    """crl_due (read by fleet_ca_info, without the CA key) is true exactly when publish writes."""
+    path = str(tmp_path / "crl.pem")
+    now = pki.utcnow()
+    assert crl_due(ledger, path, now=now)[0] is True  # no CRL yet
+    publish(ca, ledger, path, 2 * DAY, now=now)
+    reader = Ledger(ledger.path, read_only=True)  # what fleet_ca_info opens
+    try:
+        steps = [
+            (now + datetime.timedelta(hours=23), None),
+            (now + datetime.timedelta(hours=25), None),
+            (now + datetime.timedelta(hours=26),
+             lambda: ledger.revoke([fleet["dev3"]], "keyCompromise", isoformat(now))),
+            (now + datetime.timedelta(hours=26), lambda: os.unlink(path)),
+        ]
+        outcomes = []
+        for when, change in steps:
+            if change:
+                change()
+            due = crl_due(reader, path, now=when)[0]
+            changed, _state = publish(ca, ledger, path, 2 * DAY, now=when)
+            outcomes.append((due, changed))
+        assert outcomes == [(False, False), (True, True), (True, True), (True, True)]
+        assert crl_due(reader, path, now=now + datetime.timedelta(hours=26))[0] is False
+    finally:
+        reader.close()
 
 
 def test_expired_revoked_certificates_leave_the_crl(fleet, ca, ledger, pki, tmp_path):
