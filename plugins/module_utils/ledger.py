@@ -69,19 +69,8 @@ class Ledger(object):
         directory = os.path.dirname(path) or "."
         if not os.path.isdir(directory):
             raise LedgerError("ledger directory %s does not exist" % directory)
-        if read_only:
-            if not os.path.isfile(path):
-                raise LedgerError("ledger %s does not exist" % path)
-            self.db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=timeout,
-                                      isolation_level=None)
-            self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA busy_timeout = %d" % int(timeout * 1000))
-            version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            if version != SCHEMA_VERSION:
-                self.db.close()
-                raise LedgerError("ledger %s has schema version %d, this collection's is %d"
-                                  % (path, version, SCHEMA_VERSION))
-            return
+        if read_only and not os.path.isfile(path):
+            raise LedgerError("ledger %s does not exist" % path)
         old_umask = os.umask(0o077)
         try:
             self.db = sqlite3.connect(path, timeout=timeout, isolation_level=None)
@@ -89,6 +78,16 @@ class Ledger(object):
             os.umask(old_umask)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA busy_timeout = %d" % int(timeout * 1000))
+        if read_only:
+            # A connection that refuses to write, rather than a mode=ro one: when it closes,
+            # SQLite removes the WAL files as after any other run, so reading leaves no trace.
+            self.db.execute("PRAGMA query_only = 1")
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version != SCHEMA_VERSION:
+                self.db.close()
+                raise LedgerError("ledger %s has schema version %d, this collection's is %d"
+                                  % (path, version, SCHEMA_VERSION))
+            return
         self._wal(timeout)
         self.db.execute("PRAGMA synchronous = FULL")
         self.db.execute("PRAGMA foreign_keys = ON")
