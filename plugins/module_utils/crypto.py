@@ -13,10 +13,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
-import hashlib
 import traceback
 
-from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import EKU_NAMES, PKIError
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import EKU_NAMES, PKIError, sha256_hex
 
 CRYPTOGRAPHY_IMPORT_ERROR = None
 try:
@@ -61,10 +60,6 @@ def eku_name(oid):
         if eku_oid(name) == oid:
             return name
     return oid.dotted_string
-
-
-def sha256_hex(data):
-    return hashlib.sha256(data).hexdigest()
 
 
 def cert_sha256(cert):

@@ -23,13 +23,12 @@ __metaclass__ = type
 
 import base64
 import binascii
-import hashlib
 import json
 import os
 import time
 
 from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import write_atomic
-from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import PKIError, normalize_sans
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import PKIError, normalize_sans, sha256_hex
 
 MEMO_NAME = "status.json"
 MEMO_FORMAT = 1
@@ -40,10 +39,6 @@ LIFETIME_SLACK = 300
 
 _BEGIN = "-----BEGIN CERTIFICATE-----"
 _END = "-----END CERTIFICATE-----"
-
-
-def sha256_hex(data):
-    return hashlib.sha256(data).hexdigest()
 
 
 def pem_certificates_sha256(text):
@@ -185,23 +180,21 @@ def status_from_memo(path, expected, now=None):
     """The status of the file-backed identity in path from its memo, without cryptography; None
     when the memo cannot answer (no memo, a file changed, another issuing CA, anything unusual).
 
-    expected as for judge(). Returns (result, generation_dir)."""
+    expected as for judge()."""
     try:
         generation_dir = os.path.realpath(os.path.join(path, "current"))
     except OSError:
-        return None, None
+        return None
     files = read_generation(generation_dir)
-    if files is None:
-        return None, generation_dir
-    facts = load_memo(generation_dir, memo_inputs(files, "file"))
+    facts = load_memo(generation_dir, memo_inputs(files, "file")) if files is not None else None
     if facts is None:
-        return None, generation_dir
+        return None
     try:
-        return judge(facts, expected, int(now if now is not None else time.time())), generation_dir
+        return judge(facts, expected, int(now if now is not None else time.time()))
     except (KeyError, TypeError, ValueError, AttributeError, PKIError):
         # facts for another CA, a memo of another shape, or a bad expectation: the full check
         # answers (and reports a bad expectation as it should)
-        return None, generation_dir
+        return None
 
 
 def write_memo(generation_dir, facts, inputs):

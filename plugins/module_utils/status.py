@@ -39,6 +39,14 @@ def _epoch(value):
     return calendar.timegm(value.utctimetuple())
 
 
+def _certificate_facts(cert, chain, problems=()):
+    """The facts that come from the certificate (None: unreadable) and the chain alone."""
+    return {"problems": list(problems), "certificate": cert_summary(cert) if cert is not None else None,
+            "validity": [_epoch(cert_not_before(cert)), _epoch(cert_not_after(cert))] if cert is not None else None,
+            "key": None, "chain_sha256": [cert_sha256(c) for c in chain] if chain is not None else None,
+            "signed_by": {}}
+
+
 def identity_facts(store, backend, issuers=(), generation="current"):
     """Describe the identity in service (or in generation, a directory of store): a dict of
     plain values (JSON-serialisable).
@@ -50,13 +58,9 @@ def identity_facts(store, backend, issuers=(), generation="current"):
     for the installed issuing CA and for each certificate in issuers.
     """
     cert, chain, problems = store.read_current(generation)
-    facts = {"problems": problems, "certificate": None, "validity": None, "key": None,
-             "chain_sha256": [cert_sha256(c) for c in chain] if chain is not None else None,
-             "signed_by": {}}
+    facts = _certificate_facts(cert, chain, problems)
     if cert is None:
         return facts
-    facts["certificate"] = cert_summary(cert)
-    facts["validity"] = [_epoch(cert_not_before(cert)), _epoch(cert_not_after(cert))]
     key_path = store.file(generation, "key.pem")
     if not backend.exists(key_path):
         facts["key"] = {"code": "key_missing", "message": "no private key beside the certificate"}
@@ -79,11 +83,8 @@ def pair_facts(cert, chain):
     """The facts identity_facts() finds once cert and chain are installed with their key: what
     certificate_install records as the new generation's memo (it has proved the key is the
     certificate's and that chain[0] signed it)."""
-    return {"problems": [], "certificate": cert_summary(cert),
-            "validity": [_epoch(cert_not_before(cert)), _epoch(cert_not_after(cert))],
-            "key": {"key_type": describe_public_key(cert.public_key())},
-            "chain_sha256": [cert_sha256(c) for c in chain],
-            "signed_by": {cert_sha256(chain[0]): True}}
+    return dict(_certificate_facts(cert, chain), key={"key_type": describe_public_key(cert.public_key())},
+                signed_by={cert_sha256(chain[0]): True})
 
 
 def evaluate(store, backend, expected, now=None, memo=False):

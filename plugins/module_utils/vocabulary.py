@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
 import ipaddress
 import re
 
@@ -31,6 +32,10 @@ TPM_KEY_TYPES = ("ecdsa-p256",)
 TPM_MAX_LIFETIME = 90 * 86400  # the modern profile's certificate lifetime cap
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def sha256_hex(data):
+    return hashlib.sha256(data).hexdigest()
 
 
 class PKIError(Exception):

@@ -277,7 +277,7 @@ def main():
         # A fresh host whose files match their memo is judged without cryptography.
         want_chain = pem_certificates_sha256(p["ca_chain"]) if p["ca_chain"] else None
         if want_chain or not p["ca_chain"]:
-            result = status_from_memo(p["path"], dict(expected, ca_chain_sha256=want_chain))[0]
+            result = status_from_memo(p["path"], dict(expected, ca_chain_sha256=want_chain))
             if result is not None and not (p["prepare_key"] and result["needs_certificate"]):
                 module.exit_json(changed=False, **result)
     full_check(module, expected, settings)
