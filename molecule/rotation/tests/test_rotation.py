@@ -94,14 +94,20 @@ def _summary(output):
     rotated = re.search(r'"rotated \((\d+)\): ([^"]*)"', output)
     fresh = re.search(r'"fresh \((\d+)\): ([^"]*)"', output)
     failed = re.search(r'"failed \((\d+)\): ([^"]*)"(.*?)"earliest expiry', output, re.S)
-    assert rotated and fresh and failed, output[-4000:]
+    earliest = re.search(r'"earliest expiry: ([^"]*)"', output)
+    assert rotated and fresh and failed and earliest, output[-4000:]
 
     def names(text):
         return sorted(name.strip() for name in text.split(",") if name.strip())
     return {"text": output[output.rfind('"rotated ('):output.rfind("PLAY RECAP")],
             "rotated": names(rotated.group(2)), "fresh": names(fresh.group(2)),
             "failed_count": int(failed.group(1)), "failed_hosts": names(failed.group(2)),
-            "failed": failed.group(3)}
+            "failed": failed.group(3), "earliest": earliest.group(1)}
+
+
+def _earliest(identities, names):
+    """The earliest expiry among these hosts' certificates, as the summary prints it."""
+    return min(identities[name]["not_after"] for name in names).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _identity(name):
@@ -437,6 +443,8 @@ def test_faults_fail_the_run_and_the_healthy_device_rotates(faults):
     summary = _summary(faults["output"])
     assert summary["rotated"] == ["rot-device1"] and summary["failed_count"] == 2, summary["text"]
     assert summary["failed_hosts"] == [BROKER, "rot-device2"], summary["text"]
+    # every pair in service was seen by the run: the new one, or the previous one put back
+    assert summary["earliest"] == _earliest(faults["after"], HOSTS), summary["text"]
     before, after = faults["before"]["rot-device1"], faults["after"]["rot-device1"]
     assert after["serial"] != before["serial"] and after["spki"] != before["spki"]
     assert after["key_spki"] == after["spki"]
@@ -512,6 +520,8 @@ def test_an_unreachable_device_is_reported_and_the_others_rotate(unreachable):
     summary = _summary(unreachable["output"])
     assert summary["rotated"] == [BROKER, "rot-device1"], summary["text"]
     assert summary["failed_count"] == 1 and summary["failed_hosts"] == ["rot-device2"], summary["text"]
+    # the unreachable device's certificate is unknown to the run; the others' new ones count
+    assert summary["earliest"] == _earliest(unreachable["after"], [BROKER, "rot-device1"]), summary["text"]
     for name in (BROKER, "rot-device1"):
         before, after = unreachable["before"][name], unreachable["after"][name]
         assert after["serial"] != before["serial"] and after["key_spki"] == after["spki"], name
