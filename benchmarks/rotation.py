@@ -401,14 +401,18 @@ class Bench:
         self.check_pairs()
 
     def measure(self):
-        # The two runs of each target ratio follow each other (ours full then the baseline's;
-        # ours no-op then the ping floor), so that a machine that speeds up or slows down over a
-        # round (a shared host does) skews a ratio as little as possible.
-        order = [("ours_full", self.ours_full), ("baseline_full", self.baseline_full),
-                 ("ours_noop", self.ours_noop), ("ping", self.ping), ("status", self.status_floor),
-                 ("baseline_noop", self.baseline_noop)]
+        # The two runs of each target ratio follow each other (ours full and the baseline's;
+        # ours no-op and the ping floor), so that a machine that speeds up or slows down over a
+        # round (a shared host does) skews a ratio as little as possible. Which of the two goes
+        # first alternates from round to round: the run that follows the long baseline runs, or
+        # comes first in a pair, gets no systematic advantage or penalty. ours no-op always comes
+        # after ours full, which leaves the fleet fresh.
+        full = [("ours_full", self.ours_full), ("baseline_full", self.baseline_full)]
+        noop = [("ours_noop", self.ours_noop), ("ping", self.ping)]
+        rest = [("status", self.status_floor), ("baseline_noop", self.baseline_noop)]
         for rnd in range(1, self.args.repeat + 1):
-            for kind, func in order:
+            step = 1 if rnd % 2 else -1
+            for kind, func in full[::step] + noop[::step] + rest:
                 result = func()
                 self.runs[kind].append(result)
                 say("round %d/%d  %-14s %7.1f s wall  %7.1f s CPU  %6.1f s other CPU  %s"
