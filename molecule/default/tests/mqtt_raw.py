@@ -37,9 +37,8 @@ def _string(text):
     return struct.pack("!H", len(data)) + data
 
 
-def connect_packet(client_id, keepalive=60, clean=True):
-    flags = 0x02 if clean else 0x00
-    body = _string("MQTT") + bytes([4, flags]) + struct.pack("!H", keepalive) + _string(client_id)
+def connect_packet(client_id, keepalive=60):
+    body = _string("MQTT") + bytes([4, 0x02]) + struct.pack("!H", keepalive) + _string(client_id)
     return b"\x10" + _varlen(len(body)) + body
 
 
@@ -88,8 +87,7 @@ def read_packet(sock, timeout=10.0):
     return first >> 4, first & 0x0F, _recv_exact(sock, length, deadline)
 
 
-def open_session(address, port, ctx, server_name, client_id, timeout=10.0, expect_refusal=False,
-                 clean=True):
+def open_session(address, port, ctx, server_name, client_id, timeout=10.0, expect_refusal=False):
     """TLS handshake and MQTT CONNECT; return the socket once the broker accepted (CONNACK 0).
 
     Raises Refused with the server's alert or with the CONNACK return code. Under TLS 1.3 the
@@ -113,7 +111,7 @@ def open_session(address, port, ctx, server_name, client_id, timeout=10.0, expec
         except socket.timeout:
             sock.settimeout(timeout)  # nothing said: go on with CONNECT
     try:
-        sock.sendall(connect_packet(client_id, clean=clean))
+        sock.sendall(connect_packet(client_id))
         kind, _flags, body = read_packet(sock, timeout)
     except ssl.SSLError as exc:
         sock.close()
@@ -130,8 +128,8 @@ def open_session(address, port, ctx, server_name, client_id, timeout=10.0, expec
     return sock
 
 
-def subscribe(sock, topic, packet_id=1, qos=0):
-    body = struct.pack("!H", packet_id) + _string(topic) + bytes([qos])
+def subscribe(sock, topic, packet_id=1):
+    body = struct.pack("!H", packet_id) + _string(topic) + b"\x00"
     sock.sendall(b"\x82" + _varlen(len(body)) + body)
     kind, _flags, body = read_packet(sock)
     assert kind == 9 and body[2] != 0x80, "SUBSCRIBE refused: %r" % (body,)
@@ -156,11 +154,7 @@ def messages(sock, seconds):
             return got
         if kind == 3:
             size = struct.unpack("!H", body[:2])[0]
-            start = 2 + size
-            if (_flags >> 1) & 3:  # QoS 1: a packet id, to acknowledge
-                sock.sendall(b"\x40\x02" + body[start:start + 2])
-                start += 2
-            got.append((body[2:2 + size].decode(), body[start:].decode()))
+            got.append((body[2:2 + size].decode(), body[2 + size:].decode()))
 
 
 def ping(sock):
