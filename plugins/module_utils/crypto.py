@@ -151,6 +151,12 @@ def signed_by(cert, issuer):
     return True
 
 
+def served_chain(chain):
+    """The CA certificates a peer is sent with a leaf: chain without its self-signed roots
+    (RFC 8446 4.4.2: the trust anchor may be left out, and the peer has it anyway)."""
+    return [c for c in chain if not (c.issuer == c.subject and signed_by(c, c))]
+
+
 def verify_chain(cert, chain):
     """Check that cert chains through chain (issuing CA first) to a self-signed root.
 

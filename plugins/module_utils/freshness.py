@@ -68,7 +68,8 @@ def judge(facts, expected, now):
 
     expected keys: common_name, dns_names, ip_addresses, extended_key_usage (list or None),
     ca_chain_sha256 (SHA-256 of each fleet CA certificate, issuing CA first, or None to skip),
-    renew_before (fraction of the lifetime, 0 < x < 1), key_type (or None to accept any),
+    renew_before (fraction of the lifetime, 0 < x < 1), force (true: a new certificate whatever
+    the state, reason "forced"), key_type (or None to accept any),
     lifetime (configured lifetime in seconds, or None: a certificate whose own lifetime is
     longer than configured, beyond the backdate and a tenth, is reissued, so a shortened
     lifetime takes effect at once; the certificate's own dates are compared, so the host's clock
@@ -81,6 +82,9 @@ def judge(facts, expected, now):
 
     def reason(code, message):
         reasons.append({"code": code, "message": message})
+
+    if expected.get("force"):
+        reason("forced", "a new certificate was asked for (force)")
 
     for problem in facts["problems"]:
         reason("missing" if problem.endswith("missing") else "unreadable", problem)

@@ -7,7 +7,7 @@
     <dir>/gen-<id>/key.pem      one generation: key, certificate, chain, fullchain
     <dir>/gen-<id>/cert.pem
     <dir>/gen-<id>/chain.pem    issuing CA then root
-    <dir>/gen-<id>/fullchain.pem
+    <dir>/gen-<id>/fullchain.pem  certificate then issuing CA: what a TLS peer is sent (no root)
     <dir>/gen-<id>/status.json  the status check's memo of the generation (freshness.py)
     <dir>/current -> gen-<id>   the pair services use
     <dir>/previous -> gen-<id>  the pair before it, kept for rollback
@@ -35,6 +35,7 @@ from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
     cert_to_pem,
     load_certificate,
     load_certificates,
+    served_chain,
     spki_sha256,
 )
 from ansible_collections.iotsec.tls.plugins.module_utils.freshness import (
@@ -198,8 +199,9 @@ class IdentityStore(object):
         try:
             cert_pem = cert_to_pem(cert)
             chain_pem = "".join(cert_to_pem(c) for c in chain)
+            served_pem = "".join(cert_to_pem(c) for c in served_chain(chain))
             for name, data in (("cert.pem", cert_pem), ("chain.pem", chain_pem),
-                               ("fullchain.pem", cert_pem + chain_pem)):
+                               ("fullchain.pem", cert_pem + served_pem)):
                 write_atomic(os.path.join(tmp, name), data, mode=0o644, uid=uid, gid=gid)
             new_key = os.path.join(tmp, "key.pem")
             os.link(os.path.realpath(key_path), new_key)

@@ -73,9 +73,18 @@ options:
     description: The fleet CA chain (PEM, issuing CA first). When given, the installed chain and issuer must match it.
     type: str
   renew_before:
-    description: Renew when less than this fraction of the lifetime is left (0 < x < 1).
+    description:
+      - Renew when less than this fraction of the lifetime is left (0 < x < 1).
+      - To renew now whatever is left, use O(force).
     type: float
     default: 0.3333
+  force:
+    description:
+      - Report that a new certificate is needed (reason C(forced)) whatever the state of the one
+        in service, and with O(prepare_key) make the key and CSR for it.
+      - Limit the play (C(--limit)) to renew only some hosts.
+    type: bool
+    default: false
   lifetime:
     description:
       - Configured certificate lifetime (V(7d), V(12h), V(300s)). A certificate whose own lifetime
@@ -241,6 +250,7 @@ def main():
             profile=dict(type="str", choices=sorted(PROFILES)),
             ca_chain=dict(type="str"),
             renew_before=dict(type="float", default=0.3333),
+            force=dict(type="bool", default=False),
             key_type=dict(type="str", choices=list(KEY_TYPES)),
             lifetime=dict(type="str"),
             prepare_key=dict(type="bool", default=False),
@@ -256,7 +266,9 @@ def main():
     p = module.params
     if not 0 < p["renew_before"] < 1:
         module.fail_json(msg="renew_before must be a fraction between 0 and 1, got %s"
-                         % p["renew_before"], check="parameters")
+                         % p["renew_before"], check="parameters",
+                         hint="to renew now whatever is left, set force: true "
+                              "(device_identity_force=true in the role), with --limit for some hosts")
     try:
         lifetime = parse_duration(p["lifetime"], "lifetime") if p["lifetime"] else None
     except ValueError as exc:

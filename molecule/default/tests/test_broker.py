@@ -263,6 +263,22 @@ def test_refused_identities_deliver_nothing(identities, tmp_path):
     assert [m for m in got if marker in m[1]] == [("devices/device1/x", "own-" + marker)], got
 
 
+def test_the_broker_serves_leaf_and_issuing_ca_not_the_root(identities):
+    """The chain the broker sends (openssl s_client -showcerts from a device) holds the broker's
+    certificate and the issuing CA; the root, a trust anchor the peer has, is left out."""
+    out = _host("device1").check_output(
+        "openssl s_client -connect broker1:8883 -servername broker1 -showcerts "
+        "-CAfile /etc/iotsec-tls/fleet-ca.pem -cert %s/fullchain.pem -key %s/key.pem "
+        "</dev/null 2>/dev/null" % (IDENTITY, IDENTITY))
+    served = x509.load_pem_x509_certificates(
+        "".join(re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n", out, re.S))
+        .encode())
+    issuing = _fleet_ca()[0]
+    assert [c.issuer for c in served] == [issuing.subject, issuing.issuer], out
+    assert served[1] == issuing
+    assert all(c.issuer != c.subject for c in served)
+
+
 def test_plaintext_mqtt_to_the_tls_port_gets_no_connack():
     import socket
     sock = socket.create_connection((_broker_ip(), 8883), timeout=5)
@@ -402,7 +418,7 @@ def test_new_certificate_reloads_and_keeps_connected_clients(identities):
     subscriber = _session(identities, "backend")
     try:
         mqtt_raw.subscribe(subscriber, "devices/#")
-        output = _playbook("iotsec.tls.site", "device_identity_renew_before=0.99999")
+        output = _playbook("iotsec.tls.site", "device_identity_force=true")
         assert "RUNNING HANDLER [iotsec.tls.mosquitto : Reload mosquitto]" in output
         assert "RUNNING HANDLER [iotsec.tls.mosquitto : Restart mosquitto]" not in output
         assert broker.check_output("sha256sum %s/cert.pem" % IDENTITY) != before_cert

@@ -46,7 +46,7 @@ BROKER = "rot-broker"
 DEVICES = ("rot-device1", "rot-device2")
 HOSTS = (BROKER,) + DEVICES
 LIFETIME = 600  # device_identity_lifetime in molecule.yml
-FORCE = "device_identity_renew_before=0.99999"
+FORCE = "device_identity_force=true"
 WRAPPER_TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "roles",
                                 "rotation_schedule", "templates", "wrapper.sh.j2")
 RELOAD_DROPIN = "/etc/systemd/system/mosquitto.service.d/rot-test-reload-fails.conf"
@@ -58,8 +58,8 @@ def _host(name):
     return testinfra.get_host("podman://" + name)
 
 
-def _start_playbook(*extra, inventories=()):
-    cmd = ["ansible-playbook", "-i", INVENTORY]
+def _start_playbook(*extra, inventories=(), limit=None):
+    cmd = ["ansible-playbook", "-i", INVENTORY] + (["--limit", limit] if limit else [])
     for inventory in inventories:
         cmd += ["-i", inventory]
     cmd.append("iotsec.tls.rotate")
@@ -74,9 +74,9 @@ def _finish(process):
     return process.returncode, re.sub(r"\x1b\[[0-9;]*m", "", output)
 
 
-def _rotate(*extra, inventories=()):
+def _rotate(*extra, inventories=(), limit=None):
     """Run rotate.yml with molecule's inventory; return (exit code, output)."""
-    return _finish(_start_playbook(*extra, inventories=inventories))
+    return _finish(_start_playbook(*extra, inventories=inventories, limit=limit))
 
 
 def _recap(output):
@@ -399,6 +399,22 @@ def test_a_run_right_after_changes_nothing(forced):
     now = _identities()
     for name in HOSTS:
         assert now[name]["sha256"] == forced["after"][name]["sha256"], name
+
+
+def test_force_with_limit_renews_exactly_the_hosts_asked_for(forced):
+    """device_identity_force=true with --limit renews rot-device1 only, whatever is left of its
+    certificate; the broker and rot-device2 keep theirs (and are not in the play)."""
+    before = _identities()
+    rc, output = _rotate(FORCE, limit="rot-device1,localhost")
+    assert rc == 0, output[-6000:]
+    summary = _summary(output)
+    assert summary["rotated"] == ["rot-device1"], summary["text"]
+    after = _identities()
+    assert after["rot-device1"]["serial"] != before["rot-device1"]["serial"]
+    assert after["rot-device1"]["spki"] != before["rot-device1"]["spki"]
+    assert after["rot-device1"]["spki"] == after["rot-device1"]["key_spki"]
+    for name in (BROKER, "rot-device2"):
+        assert after[name]["sha256"] == before[name]["sha256"], name
 
 
 # --- 3. a certificate the broker refuses, a broker that cannot reload -----------------------

@@ -233,7 +233,7 @@ def test_6b_broker_serves_with_its_tpm_key_tls13_only():
 def test_7_rotate_makes_new_tpm_keys_and_certificates():
     serial, pubkey = _cert_serial(), _cert_pubkey()
     broker_serial, broker_pubkey = _cert_serial(on=BROKER), _cert_pubkey(on=BROKER)
-    out = _playbook("iotsec.tls.rotate", "device_identity_renew_before=0.99999")
+    out = _playbook("iotsec.tls.rotate", "device_identity_force=true")
     assert re.search(r"rotated \(2\): (%s, %s|%s, %s)" % (BROKER, DEVICE, DEVICE, BROKER), out), out[-3000:]
     assert "failed (0)" in out
     # the broker reloaded with its new TPM key and served its new certificate to its own probe

@@ -64,8 +64,10 @@ def test_first_install(store, backend, ca, pki):
     assert sorted(os.listdir(gen_dir)) == sorted(FILES)
     assert _read(os.path.join(gen_dir, "cert.pem")).decode() == cert_to_pem(cert)
     assert _read(os.path.join(gen_dir, "chain.pem")).decode() == ca.chain_pem
+    # served to peers: leaf and issuing CA, never the root (sslyze: "chain contains anchor")
     assert _read(os.path.join(gen_dir, "fullchain.pem")).decode() == \
-        cert_to_pem(cert) + ca.chain_pem
+        cert_to_pem(cert) + cert_to_pem(ca.chain[0])
+    assert len(ca.chain) == 2 and ca.chain[1].issuer == ca.chain[1].subject
     assert spki_sha256(backend.public_key(os.path.join(gen_dir, "key.pem"))) == \
         spki_sha256(cert.public_key())
     assert pki.mode(os.path.join(gen_dir, "key.pem")) == 0o600
