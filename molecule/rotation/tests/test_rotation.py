@@ -266,12 +266,20 @@ class Subscriber(object):
             pass
 
 
+# mosquitto_pub opens the certificate and the key one after the other, each through the
+# `current` link: a start that falls between the two opens of the pair swap loads the old
+# certificate with the new key, and libmosquitto stops before connecting ("key values mismatch",
+# printed with -d). That one local failure is retried once and logged as "retried"; any other
+# failure, or a second one in a row, is a "fail" with the client's debug output kept.
 PUBLISHER = r"""
 i=0
+pub() { mosquitto_pub -d -q 1 -t devices/rot-device1/seq -m "$1" >/tmp/rot-pub.out 2>&1; }
 while [ ! -e /tmp/rot-pub.stop ]; do
   i=$((i+1))
-  if mosquitto_pub -q 1 -t devices/rot-device1/seq -m "$i" 2>>/tmp/rot-pub.err
-  then echo "ok $i"; else echo "fail $i"; fi >>/tmp/rot-pub.log
+  if pub "$i"; then echo "ok $i"
+  elif grep -q "key values mismatch" /tmp/rot-pub.out && cp /tmp/rot-pub.out /tmp/rot-pub.retry.$i && pub "$i"
+  then echo "retried $i"; echo "ok $i"
+  else echo "fail $i"; cat /tmp/rot-pub.out >>/tmp/rot-pub.err; fi >>/tmp/rot-pub.log
   sleep 0.2
 done
 echo end >>/tmp/rot-pub.log
@@ -362,6 +370,9 @@ def test_a_device_publishing_across_the_rotation_loses_no_message(forced):
     log = forced["log"]
     failures = [line for line in log if line.startswith("fail ")]
     assert not failures, (failures, forced["errors"])
+    # rot-device1 swaps its pair once: at most one start can fall between the two opens
+    retried = [line for line in log if line.startswith("retried ")]
+    assert len(retried) <= 1, retried
     sent = [line.split()[1] for line in log if line.startswith("ok ")]
     assert len(sent) >= forced["after_run"] + 5 > 10, log  # before, during and after the run
     got = forced["subscriber"].payloads("devices/rot-device1/seq")
