@@ -289,6 +289,11 @@ class IssuingCA(object):
     def chain_pem(self):
         return "".join(cert_to_pem(c) for c in self.chain)
 
+    def key_hashes(self):
+        """The canonical SPKI SHA-256 of every CA key of this fleet the CA directory holds (the
+        issuing CA, the root, every certificate of the chain): keys never certified for a host."""
+        return set(spki_sha256(c.public_key()) for c in [self.cert, self.root] + list(self.chain))
+
     def info(self):
         return {
             "ca_dir": self.ca_dir,

@@ -15,6 +15,7 @@ __metaclass__ = type
 import datetime
 import traceback
 
+from ansible_collections.iotsec.tls.plugins.module_utils.keycheck import canonical_spki_der
 from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import EKU_NAMES, PKIError, sha256_hex
 
 CRYPTOGRAPHY_IMPORT_ERROR = None
@@ -67,9 +68,9 @@ def cert_sha256(cert):
 
 
 def spki_sha256(public_key):
-    """SHA-256 of the DER SubjectPublicKeyInfo: the identity of a key pair."""
-    return sha256_hex(public_key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
+    """SHA-256 of the DER SubjectPublicKeyInfo in its canonical form (uncompressed EC point):
+    the identity of a key pair, the same however the key was encoded where it came from."""
+    return sha256_hex(canonical_spki_der(public_key))
 
 
 def serial_hex(serial):
@@ -120,14 +121,19 @@ def describe_public_key(public_key):
     return type(public_key).__name__
 
 
+def rsa_sizes(allowed, min_rsa_bits):
+    """The RSA modulus sizes a policy allows: those its key types name, from min_rsa_bits up."""
+    return set(int(name[4:]) for name in allowed
+               if name.startswith("rsa-") and int(name[4:]) >= min_rsa_bits)
+
+
 def key_type_allowed(public_key, allowed, min_rsa_bits):
     """True when the public key is of an allowed type.
 
-    RSA keys must be at least min_rsa_bits and at least the smallest RSA size listed in allowed.
-    """
+    An RSA modulus must have exactly one of the sizes the allowed types name (rsa-3072: 3072
+    bits, not 3071 or 3500), and at least min_rsa_bits."""
     if isinstance(public_key, rsa.RSAPublicKey):
-        sizes = [int(name[4:]) for name in allowed if name.startswith("rsa-")]
-        return bool(sizes) and public_key.key_size >= max(min_rsa_bits, min(sizes))
+        return public_key.key_size in rsa_sizes(allowed, min_rsa_bits)
     return describe_public_key(public_key) in allowed
 
 

@@ -27,6 +27,7 @@ from ansible_collections.iotsec.tls.plugins.module_utils.policy import (
     build_certificate,
     check_csr,
     check_device_id,
+    check_name,
     check_lifetime,
     load_csr,
 )
@@ -38,11 +39,12 @@ except ImportError:  # pragma: no cover - reported by the module through crypto.
     pass
 
 
-def prepare(request, policy):
+def prepare(request, policy, ca_key_hashes=()):
     """Validate one request against policy; return the facts needed to sign it."""
     host = request.get("host")
     if not host:
         raise PKIError("request", "a request has no host", "give every request a host name")
+    check_name(host, "host name")
     common_name = check_device_id(request.get("common_name") or host)
     profile = request.get("profile") or "device"
     if profile not in PROFILES:
@@ -52,34 +54,70 @@ def prepare(request, policy):
     lifetime = check_lifetime(request.get("lifetime") or "7d", policy)
     csr = load_csr(request.get("csr") or "")
     public_key = check_csr(csr, policy)
+    key_sha256 = spki_sha256(public_key)
+    if key_sha256 in ca_key_hashes:
+        raise PKIError("ca_public_key", "the CSR carries a public key of this fleet's CA",
+                       "generate the host's own key on the host (identity_key with rekey=true); "
+                       "a CA key is never certified for a host")
     return {
         "host": host, "common_name": common_name, "profile": profile, "dns_names": dns,
         "ip_addresses": ips, "lifetime": lifetime, "public_key": public_key,
-        "public_key_sha256": spki_sha256(public_key),
+        "public_key_sha256": key_sha256,
     }
 
 
-def issue_batch(ca, ledger, requests, check_mode=False, now=None):
-    """Return {host: result}; result has ok, and either certificate facts or an error."""
-    now = now or utcnow()
+def _prepare_all(ca, requests):
+    """(prepared, results): every request judged on its own; a request's failure, whatever
+    raised it, is that request's alone, named by its host and a check."""
     results = {}
     counts = {}
     for request in requests:
-        host = request.get("host") or "<no host>"
+        host = _host_label(request)
         counts[host] = counts.get(host, 0) + 1
+    ca_keys = ca.key_hashes()
     prepared = []
     for request in requests:
-        host = request.get("host") or "<no host>"
+        host = _host_label(request)
         if counts[host] > 1:
             results[host] = _refused(host, PKIError(
                 "request", "host %s appears %d times in one batch" % (host, counts[host]),
                 "send one request per host"))
             continue
         try:
-            prepared.append(prepare(request, ca.policy))
+            prepared.append(prepare(request, ca.policy, ca_keys))
         except PKIError as exc:
             results[host] = _refused(host, exc)
+        except Exception as exc:  # anything a hostile request makes a library raise
+            results[host] = _refused(host, PKIError(
+                "request", "the request could not be read", "send the CSR that "
+                "iotsec.tls.identity_key made on the host, unchanged", detail=repr(exc)))
+    return prepared, results
 
+
+def _host_label(request):
+    host = request.get("host")
+    return host if isinstance(host, str) and host else "<no host>"
+
+
+def issue_batch(ca, ledger, requests, check_mode=False, now=None):
+    """Return {host: result}; result has ok, and either certificate facts or an error.
+
+    ledger: a Ledger, or a callable that opens one (a context manager); it is called only
+    when a request passed every check, so a batch refused entirely never touches the ledger
+    (and never creates it)."""
+    now = now or utcnow()
+    prepared, results = _prepare_all(ca, requests)
+    if not prepared:
+        return results
+    if callable(ledger):
+        with ledger() as opened:
+            _record(ca, opened, prepared, results, check_mode, now)
+    else:
+        _record(ca, ledger, prepared, results, check_mode, now)
+    return results
+
+
+def _record(ca, ledger, prepared, results, check_mode, now):
     # The same key in two requests of this batch is refused for both hosts.
     by_key = {}
     for item in prepared:
@@ -135,7 +173,6 @@ def issue_batch(ca, ledger, requests, check_mode=False, now=None):
         if not check_mode:
             ledger.rollback()
         raise
-    return results
 
 
 def _refused(host, exc):

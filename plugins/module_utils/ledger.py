@@ -61,6 +61,20 @@ class LedgerError(Exception):
     pass
 
 
+class NoLedger(object):
+    """The ledger of a CA that has recorded nothing yet, for check mode: it knows no key, and
+    reading it creates no file."""
+
+    def hosts_for_key(self, public_key_sha256):
+        return []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+
 class Ledger(object):
     def __init__(self, path, timeout=60.0, read_only=False):
         """Open (and create or upgrade) the ledger; read_only: open an existing ledger of this

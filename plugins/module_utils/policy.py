@@ -10,6 +10,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
+import binascii
 import datetime
 import ipaddress
 import re
@@ -19,6 +21,12 @@ from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
     describe_public_key,
     eku_oid,
     key_type_allowed,
+    rsa_sizes,
+)
+from ansible_collections.iotsec.tls.plugins.module_utils.keycheck import (
+    UnsoundKey,
+    canonical_spki_der,
+    check_public_key,
 )
 from ansible_collections.iotsec.tls.plugins.module_utils.duration import parse_duration
 from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import KEY_TYPES, PROFILES, PKIError
@@ -42,6 +50,33 @@ DEFAULT_POLICY = {
 
 _DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 
+CSR_LABEL = "CERTIFICATE REQUEST"
+MAX_CSR_BYTES = 65536
+_BASE64_LINE = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
+
+# What a CSR may be signed with: SHA-2 (256 bits or more) with ECDSA or RSA PKCS#1 v1.5, or
+# Ed25519. Decided on the algorithm identifier, before the library verifies anything, so that
+# the answer does not depend on which hashes a cryptography version still verifies.
+_SIGNATURE_ALGORITHMS = {
+    "1.2.840.10045.4.3.2": "ecdsa-with-SHA256",
+    "1.2.840.10045.4.3.3": "ecdsa-with-SHA384",
+    "1.2.840.10045.4.3.4": "ecdsa-with-SHA512",
+    "1.2.840.113549.1.1.11": "sha256WithRSAEncryption",
+    "1.2.840.113549.1.1.12": "sha384WithRSAEncryption",
+    "1.2.840.113549.1.1.13": "sha512WithRSAEncryption",
+    "1.3.101.112": "Ed25519",
+}
+_WEAK_SIGNATURE_ALGORITHMS = {
+    "1.2.840.113549.1.1.4": "md5WithRSAEncryption",
+    "1.2.840.113549.1.1.5": "sha1WithRSAEncryption",
+    "1.2.840.113549.1.1.14": "sha224WithRSAEncryption",
+    "1.2.840.10045.4.1": "ecdsa-with-SHA1",
+    "1.2.840.10045.4.3.1": "ecdsa-with-SHA224",
+    "1.2.840.10040.4.3": "dsa-with-SHA1",
+    "1.2.840.113549.1.1.10": "RSASSA-PSS",
+}
+_CSR_FIX = "send the CSR that iotsec.tls.identity_key made on the host, unchanged"
+
 
 def check_policy(policy):
     """Validate and complete a policy dict; return it with lifetimes in seconds."""
@@ -64,34 +99,134 @@ def check_policy(policy):
     return merged
 
 
+def check_name(name, what="host name"):
+    """The one validator of host names and device ids, wherever they come from (inventory
+    names, common_name, request hosts): 1-64 characters, letters, digits, '.', '_', ':', '-',
+    starting with a letter or digit. No '/', no whitespace, nothing a path or a shell reads."""
+    if not isinstance(name, str) or not _DEVICE_ID.fullmatch(name):
+        raise PKIError("name", "%s %r is not allowed" % (what, name if isinstance(name, str) else str(name)),
+                       "use 1-64 characters: letters, digits, '.', '_', ':' and '-', starting with "
+                       "a letter or digit")
+    return name
+
+
 def check_device_id(device_id):
-    if not isinstance(device_id, str) or not _DEVICE_ID.fullmatch(device_id):
-        raise PKIError("subject", "device id %r is not allowed as a common name" % (device_id,),
-                       "use 1-64 characters: letters, digits, '.', '_', ':' and '-'")
-    return device_id
+    return check_name(device_id, "device id")
 
 
 def load_csr(pem):
-    if isinstance(pem, str):
-        pem = pem.encode("utf-8")
-    if len(pem) > 65536:
-        raise PKIError("csr_parse", "the CSR is larger than 64 KiB",
-                       "send the CSR made by iotsec.tls.identity_key")
+    """Exactly one PEM block labelled CERTIFICATE REQUEST, with nothing but white space around
+    it, strict base64 inside, and DER that is one PKCS#10 request with nothing after it."""
+    if isinstance(pem, bytes):
+        data = pem
+    else:
+        try:
+            data = (pem or "").encode("utf-8", "surrogateescape")
+        except UnicodeError:
+            data = (pem or "").encode("utf-8", "replace")
+    if len(data) > MAX_CSR_BYTES:
+        raise PKIError("csr_parse", "the CSR is %d bytes, larger than the %d a CSR can need"
+                       % (len(data), MAX_CSR_BYTES), _CSR_FIX)
+    for offset, byte in enumerate(bytearray(data)):
+        if byte > 0x7e or (byte < 0x20 and byte not in (0x09, 0x0a, 0x0d)):
+            raise PKIError("csr_parse", "the CSR holds a byte that is not PEM text (0x%02x at offset %d)"
+                           % (byte, offset), _CSR_FIX)
+    text = data.decode("ascii")
+    begins = re.findall(r"-----BEGIN ([^-\r\n]*)-----", text)
+    ends = re.findall(r"-----END ([^-\r\n]*)-----", text)
+    if not begins:
+        raise PKIError("csr_parse", "the CSR holds no PEM block", _CSR_FIX)
+    if len(begins) != 1 or len(ends) != 1:
+        raise PKIError("csr_parse", "the CSR holds %d PEM blocks; exactly one is allowed"
+                       % max(len(begins), len(ends)), "send one CSR per request")
+    if begins[0] != CSR_LABEL or ends[0] != CSR_LABEL:
+        raise PKIError("csr_parse", "the PEM block is labelled %r, not %r"
+                       % (begins[0] if begins[0] != CSR_LABEL else ends[0], CSR_LABEL), _CSR_FIX)
+    head, tail = "-----BEGIN %s-----" % CSR_LABEL, "-----END %s-----" % CSR_LABEL
+    stripped = text.strip()
+    if not stripped.startswith(head) or not stripped.endswith(tail):
+        raise PKIError("csr_parse", "the CSR has text before or after its PEM block", _CSR_FIX)
+    lines = [line.strip() for line in stripped[len(head):-len(tail)].splitlines() if line.strip()]
+    if not lines or not all(_BASE64_LINE.fullmatch(line) for line in lines):
+        raise PKIError("csr_parse", "the CSR's PEM block is not base64 text", _CSR_FIX)
     try:
-        csr = x509.load_pem_x509_csr(pem)
+        der = base64.b64decode("".join(lines).encode("ascii"), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise PKIError("csr_parse", "the CSR's PEM block is not valid base64", _CSR_FIX, detail=str(exc))
+    try:
+        if der_element_end(der, 0) != len(der):
+            raise ValueError("%d bytes after the request" % (len(der) - der_element_end(der, 0)))
+        csr = x509.load_der_x509_csr(der)
     except Exception as exc:
-        raise PKIError("csr_parse", "the CSR is not a readable PEM certificate request (%s)" % exc,
-                       "send the CSR made by iotsec.tls.identity_key")
+        raise PKIError("csr_parse", "the CSR's content is not a well-formed PKCS#10 certificate request",
+                       _CSR_FIX, detail=str(exc))
     return csr
 
 
+def der_element_end(data, offset):
+    """Where the DER element starting at offset ends (definite lengths only, as DER requires)."""
+    if offset + 2 > len(data):
+        raise ValueError("truncated DER element")
+    length = data[offset + 1]
+    start = offset + 2
+    if length & 0x80:
+        count = length & 0x7f
+        if count == 0 or count > 4 or start + count > len(data) or data[start] == 0:
+            raise ValueError("DER length not in its shortest form")
+        length = int.from_bytes(data[start:start + count], "big")
+        if length < 0x80:
+            raise ValueError("DER length not in its shortest form")
+        start += count
+    end = start + length
+    if end > len(data):
+        raise ValueError("truncated DER element")
+    return end
+
+
+def raw_spki(csr):
+    """The SubjectPublicKeyInfo exactly as the CSR carries it: the third element of the
+    CertificationRequestInfo (version, subject, subjectPKInfo, attributes; RFC 2986 4.1)."""
+    tbs = csr.tbs_certrequest_bytes
+    position = 2 if tbs[1] < 0x80 else 2 + (tbs[1] & 0x7f)
+    version_end = der_element_end(tbs, position)
+    subject_end = der_element_end(tbs, version_end)
+    return tbs[subject_end:der_element_end(tbs, subject_end)]
+
+
 def check_csr(csr, policy):
-    """Verify the CSR's self-signature and its key against policy; return its public key."""
+    """Judge the CSR's signature algorithm, its key (type, size, soundness, encoding) and its
+    self-signature against policy; return its public key."""
+    oid = csr.signature_algorithm_oid.dotted_string
+    if oid not in _SIGNATURE_ALGORITHMS:
+        name = _WEAK_SIGNATURE_ALGORITHMS.get(oid, oid)
+        raise PKIError("csr_signature_hash", "the CSR is signed with %s; the CA accepts SHA-256 or "
+                       "stronger with ECDSA or RSA (PKCS#1 v1.5), or Ed25519" % name,
+                       "make the CSR again with iotsec.tls.identity_key (it signs with SHA-256)")
     try:
         public_key = csr.public_key()
     except Exception as exc:
-        raise PKIError("key_policy", "the CSR's public key cannot be loaded (%s)" % exc,
-                       "use one of %s" % ", ".join(policy["allowed_key_types"]))
+        raise PKIError("key_policy", "the CSR's public key is of a type or form the CA cannot use",
+                       "use one of %s" % ", ".join(policy["allowed_key_types"]), detail=str(exc))
+    allowed = policy["allowed_key_types"]
+    min_rsa_bits = int(policy["min_rsa_bits"])
+    if not key_type_allowed(public_key, allowed, min_rsa_bits):
+        raise PKIError("key_policy", "key type %s is not allowed by the CA policy"
+                       % describe_public_key(public_key),
+                       "use one of %s (RSA at least %d bits)" % (", ".join(allowed), min_rsa_bits))
+    try:
+        check_public_key(public_key, rsa_sizes(allowed, min_rsa_bits))
+    except UnsoundKey as exc:
+        raise PKIError("key_unsound", "the CSR's %s public key is not a sound key: %s"
+                       % (describe_public_key(public_key), exc),
+                       "generate a fresh key on the host with iotsec.tls.identity_key (rekey=true)")
+    try:
+        encoded = raw_spki(csr)
+    except (ValueError, IndexError) as exc:
+        raise PKIError("csr_parse", "the CSR's public key field cannot be read", _CSR_FIX, detail=str(exc))
+    if encoded != canonical_spki_der(public_key):
+        raise PKIError("key_encoding", "the CSR's public key is not in its canonical DER form (a named "
+                       "curve with an uncompressed point for EC keys, RSA with NULL parameters)",
+                       "send the CSR that iotsec.tls.identity_key made; keys are compared in one form")
     try:
         valid = csr.is_signature_valid
     except Exception:
@@ -99,11 +234,6 @@ def check_csr(csr, policy):
     if not valid:
         raise PKIError("csr_signature", "the CSR's signature does not verify with its public key",
                        "regenerate the CSR on the host; it may have been altered in transit")
-    if not key_type_allowed(public_key, policy["allowed_key_types"], int(policy["min_rsa_bits"])):
-        raise PKIError("key_policy", "key type %s is not allowed by the CA policy"
-                       % describe_public_key(public_key),
-                       "use one of %s (RSA at least %d bits)"
-                       % (", ".join(policy["allowed_key_types"]), int(policy["min_rsa_bits"])))
     return public_key
 
 

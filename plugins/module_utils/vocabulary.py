@@ -41,14 +41,18 @@ def sha256_hex(data):
 class PKIError(Exception):
     """A refusal with a machine-readable check name and a human hint."""
 
-    def __init__(self, check, message, hint=None):
+    def __init__(self, check, message, hint=None, detail=None):
         super(PKIError, self).__init__(message)
         self.check = check
         self.message = message
         self.hint = hint
+        self.detail = detail  # the library's own words, kept out of the message
 
     def as_dict(self):
-        return {"check": self.check, "message": self.message, "hint": self.hint}
+        result = {"check": self.check, "message": self.message, "hint": self.hint}
+        if self.detail:
+            result["detail"] = self.detail
+        return result
 
     def __str__(self):
         if self.hint:

@@ -19,11 +19,18 @@ description:
     extended key usage from the profile (V(device) clientAuth, V(broker) serverAuth), lifetime from
     the request capped by the CA's C(max_lifetime). Serial numbers are random (159 bits). Nothing
     else from the CSR is copied.
-  - A request is refused, for its host only, when its CSR does not parse or its signature does not
-    verify, its key type or size is below policy, its lifetime is above the maximum, its names are
-    not valid, or its public key is already on the ledger for another host. Refusals are returned
-    in RV(refused); the other requests are still issued. The module itself fails only when the CA
-    cannot be used (missing CA, wrong passphrase, unreadable ledger).
+  - A request is refused, for its host only, when its CSR is not exactly one well-formed PEM
+    C(CERTIFICATE REQUEST), is signed with a hash weaker than SHA-256, its key is of a type or size
+    the policy does not allow or is not a sound key of its type (degenerate RSA exponent or
+    modulus, EC point off the curve, Ed25519 point of small order, a non-canonical encoding), its
+    self-signature does not verify, its key is one of the fleet CA's, its lifetime is outside the
+    policy, its host name or names are not valid, or its public key is already on the ledger for
+    another host. docs/pki.md lists every check. Refusals are returned in RV(refused); the other
+    requests are still issued. The module itself fails only when the CA cannot be used (missing CA,
+    wrong passphrase, unreadable ledger).
+  - The ledger is opened only when a request passed every check: a batch refused entirely
+    changes nothing in the CA directory (and creates no ledger). In check mode the ledger is only
+    read.
   - Certificates issued earlier to the same host are marked C(superseded) on the ledger.
 author: iotsec.tls contributors (@iotsec)
 extends_documentation_fragment:
@@ -123,7 +130,9 @@ certificates:
       description: Certificate fingerprint (hex).
       type: str
 refused:
-  description: Per refused host, C(check) (which check failed), C(message) and C(hint).
+  description:
+    - Per refused host, C(check) (which check failed), C(message) (what is wrong, in words) and
+      C(hint) (the fix); C(detail) holds the library's own error text where there is one.
   type: dict
   returned: always
   sample: {"device9": {"check": "csr_signature", "message": "the CSR's signature does not verify", "hint": "regenerate the CSR"}}
@@ -141,7 +150,7 @@ from ansible_collections.iotsec.tls.plugins.module_utils.ca import IssuingCA
 from ansible_collections.iotsec.tls.plugins.module_utils.common import fail_pki, require_cryptography
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import PKIError
 from ansible_collections.iotsec.tls.plugins.module_utils.issue import issue_batch
-from ansible_collections.iotsec.tls.plugins.module_utils.ledger import Ledger, LedgerError
+from ansible_collections.iotsec.tls.plugins.module_utils.ledger import Ledger, LedgerError, NoLedger
 
 
 def main():
@@ -165,10 +174,14 @@ def main():
     require_cryptography(module)
     p = module.params
     ledger_path = p["ledger"] or os.path.join(p["ca_dir"], "ledger.sqlite3")
+    def open_ledger():  # only once a request has passed every check
+        if module.check_mode:
+            return Ledger(ledger_path, read_only=True) if os.path.exists(ledger_path) else NoLedger()
+        return Ledger(ledger_path)
+
     try:
         ca = IssuingCA(p["ca_dir"], p["passphrase"])
-        with Ledger(ledger_path) as ledger:
-            results = issue_batch(ca, ledger, p["requests"], check_mode=module.check_mode)
+        results = issue_batch(ca, open_ledger, p["requests"], check_mode=module.check_mode)
     except PKIError as exc:
         fail_pki(module, exc)
     except (LedgerError, IOError, OSError) as exc:

@@ -388,7 +388,7 @@ def test_invalid_san(ca, ledger, pki, names):
 def test_bad_device_id(ca, ledger, pki, request_names):
     request = dict(request_names, csr=pki.csr_pem(pki.new_key()))
     results = issue_batch(ca, ledger, [request, _good(pki)])
-    _refused(results, request["host"], "subject")
+    _refused(results, request["host"], "name")
     _assert_good_issued(results, ledger)
 
 
@@ -474,7 +474,7 @@ def test_all_refusals_in_one_batch(ca_dir, ledger, pki, rsa2048_key):
     results = issue_batch(ca, ledger, requests)
     expected = {"parse": "csr_parse", "rsa": "key_policy", "p384": "key_policy",
                 "long": "lifetime", "garbage-life": "lifetime", "san": "san_syntax",
-                "subject": "subject", "reuse": "key_reuse", "twin-a": "key_reuse",
+                "subject": "name", "reuse": "key_reuse", "twin-a": "key_reuse",
                 "twin-b": "key_reuse"}
     for host, check in expected.items():
         _refused(results, host, check)
