@@ -193,6 +193,24 @@ def raw_spki(csr):
     return tbs[subject_end:der_element_end(tbs, subject_end)]
 
 
+# The AlgorithmIdentifier DER each key type's SubjectPublicKeyInfo starts with (after its header).
+_SPKI_ALGORITHMS = {
+    bytes.fromhex("301306072a8648ce3d020106082a8648ce3d030107"): "ecdsa-p256",
+    bytes.fromhex("301006072a8648ce3d020106052b81040022"): "ecdsa-p384",
+    bytes.fromhex("300506032b6570"): "ed25519",
+    bytes.fromhex("300d06092a864886f70d0101010500"): "rsa",
+}
+
+
+def spki_key_type(spki):
+    """The key type a SubjectPublicKeyInfo claims by its algorithm identifier, or None."""
+    try:
+        start = 2 if spki[1] < 0x80 else 2 + (spki[1] & 0x7f)
+        return _SPKI_ALGORITHMS.get(bytes(spki[start:der_element_end(spki, start)]))
+    except (ValueError, IndexError):
+        return None
+
+
 def check_csr(csr, policy):
     """Judge the CSR's signature algorithm, its key (type, size, soundness, encoding) and its
     self-signature against policy; return its public key."""
@@ -202,12 +220,24 @@ def check_csr(csr, policy):
         raise PKIError("csr_signature_hash", "the CSR is signed with %s; the CA accepts SHA-256 or "
                        "stronger with ECDSA or RSA (PKCS#1 v1.5), or Ed25519" % name,
                        "make the CSR again with iotsec.tls.identity_key (it signs with SHA-256)")
+    allowed = policy["allowed_key_types"]
+    try:
+        encoded = raw_spki(csr)
+    except (ValueError, IndexError) as exc:
+        raise PKIError("csr_parse", "the CSR's public key field cannot be read", _CSR_FIX, detail=str(exc))
     try:
         public_key = csr.public_key()
     except Exception as exc:
-        raise PKIError("key_policy", "the CSR's public key is of a type or form the CA cannot use",
-                       "use one of %s" % ", ".join(policy["allowed_key_types"]), detail=str(exc))
-    allowed = policy["allowed_key_types"]
+        # Which versions load which broken keys differs; the algorithm the key claims does not.
+        claimed = spki_key_type(encoded)
+        if claimed in allowed or (claimed == "rsa" and any(t.startswith("rsa-") for t in allowed)):
+            raise PKIError("key_unsound", "the CSR's public key claims to be %s but is not a valid key "
+                           "of that type (a point off the curve, the point at infinity, a broken "
+                           "encoding)" % claimed,
+                           "generate a fresh key on the host with iotsec.tls.identity_key (rekey=true)",
+                           detail=str(exc))
+        raise PKIError("key_policy", "the CSR's public key is of a type the CA policy does not allow",
+                       "use one of %s" % ", ".join(allowed), detail=str(exc))
     min_rsa_bits = int(policy["min_rsa_bits"])
     if not key_type_allowed(public_key, allowed, min_rsa_bits):
         raise PKIError("key_policy", "key type %s is not allowed by the CA policy"
@@ -219,10 +249,6 @@ def check_csr(csr, policy):
         raise PKIError("key_unsound", "the CSR's %s public key is not a sound key: %s"
                        % (describe_public_key(public_key), exc),
                        "generate a fresh key on the host with iotsec.tls.identity_key (rekey=true)")
-    try:
-        encoded = raw_spki(csr)
-    except (ValueError, IndexError) as exc:
-        raise PKIError("csr_parse", "the CSR's public key field cannot be read", _CSR_FIX, detail=str(exc))
     if encoded != canonical_spki_der(public_key):
         raise PKIError("key_encoding", "the CSR's public key is not in its canonical DER form (a named "
                        "curve with an uncompressed point for EC keys, RSA with NULL parameters)",
