@@ -155,7 +155,14 @@ verify_one() {
         podman rm -f "$name" >/dev/null 2>&1 || true
         return 1
     fi
-    state="$(timeout 120 podman exec "$name" systemctl is-system-running --wait 2>/dev/null || true)"
+    # An exec that comes before systemd listens on its bus prints nothing: ask again.
+    local try
+    for try in 1 2 3; do
+        state="$(timeout 120 podman exec "$name" systemctl is-system-running --wait 2>/dev/null || true)"
+        [ -z "$state" ] || break
+        log "$suite: no answer from systemctl (try $try of 3)"
+        sleep 2
+    done
     pid1="$(podman exec "$name" cat /proc/1/comm 2>/dev/null || true)"
     crypto="$(podman exec "$name" python3 -c \
         'import cryptography; print(cryptography.__version__)' 2>/dev/null || true)"
