@@ -28,7 +28,7 @@ description:
     another host. docs/pki.md lists every check. Refusals are returned in RV(refused); the other
     requests are still issued. The module itself fails only when the CA cannot be used (missing CA,
     wrong passphrase, unreadable ledger).
-  - The ledger is opened only when a request passed every check: a batch refused entirely
+  - The ledger is opened only when a request passed every check, so a batch refused entirely
     changes nothing in the CA directory (and creates no ledger). In check mode the ledger is only
     read.
   - Certificates issued earlier to the same host are marked C(superseded) on the ledger.
@@ -174,6 +174,7 @@ def main():
     require_cryptography(module)
     p = module.params
     ledger_path = p["ledger"] or os.path.join(p["ca_dir"], "ledger.sqlite3")
+
     def open_ledger():  # only once a request has passed every check
         if module.check_mode:
             return Ledger(ledger_path, read_only=True) if os.path.exists(ledger_path) else NoLedger()
