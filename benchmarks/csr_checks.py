@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) 2026, iotsec.tls contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """What the CA's CSR checks cost per request, side by side with the library's own checks.
