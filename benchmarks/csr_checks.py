@@ -50,17 +50,17 @@ def ours(pem, checked_policy):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--csrs", type=int, default=20, help="CSRs per key type (default 20)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds over them (default 5)")
     args = parser.parse_args()
     checked = policy.check_policy({})
     print("%-11s %6s %12s %12s %7s" % ("key type", "CSRs", "library us", "policy us", "ratio"))
     for name, make in KEYS.items():
-        csrs = [csr_pem(make()) for _ in range(args.csrs if name != "rsa-3072" else min(args.csrs, 5))]
+        csrs = [csr_pem(make()) for _csr in range(args.csrs if name != "rsa-3072" else min(args.csrs, 5))]
         ours(csrs[0], checked)  # the small-prime product is built once per process
         timings = {"library": [], "policy": []}
-        for _ in range(args.rounds):
+        for _round in range(args.rounds):
             for pem in csrs:
                 for label, run in (("library", lambda: library(pem)), ("policy", lambda: ours(pem, checked))):
                     start = time.perf_counter()
