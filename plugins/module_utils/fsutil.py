@@ -5,6 +5,11 @@
 
 Files are created with their final mode from the first byte (never world-readable
 for a moment), flushed to disk, then renamed into place.
+
+No mode here depends on the process umask: a mode given to mkdir() or open() is only ever
+narrowed by it, so every directory and file made here gets its mode set explicitly afterwards
+(chmod, fchmod). Parent directories that ensure_dir() has to make above the one asked for get
+PARENT_DIR_MODE, owned by the user the module runs as (root).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -16,6 +21,11 @@ import grp
 import os
 import pwd
 import tempfile
+
+# Directories made above the one asked for (/etc/iotsec-tls above the identity directory,
+# /var/lib/iotsec-tls above the CA directory): readable and searchable by everyone, writable by
+# their owner only, so that nobody else can rename or replace what is below them.
+PARENT_DIR_MODE = 0o755
 
 
 def resolve_owner(owner=None, group=None):
@@ -84,11 +94,37 @@ def write_atomic(path, data, mode=0o644, uid=-1, gid=-1):
     fsync_dir(directory)
 
 
+def make_dirs(path, mode, parent_mode=PARENT_DIR_MODE):
+    """Create path with mode, and each missing parent with parent_mode, whatever the umask.
+
+    Existing directories are left as they are. A directory that another process creates
+    meanwhile is left to that process."""
+    path = os.path.abspath(path)
+    missing = []
+    current = path
+    while not os.path.isdir(current):
+        missing.append(current)
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    for directory in reversed(missing):
+        wanted = mode if directory == path else parent_mode
+        try:
+            os.mkdir(directory, wanted)  # the umask can only take bits away: never wider than wanted
+        except OSError as exc:
+            if exc.errno == errno.EEXIST and os.path.isdir(directory):
+                continue
+            raise
+        os.chmod(directory, wanted)
+
+
 def ensure_dir(path, mode, uid=-1, gid=-1):
-    """Create path (and parents) if missing; set mode and ownership. Return True if changed."""
+    """Create path (and parents, PARENT_DIR_MODE) if missing; set mode and ownership.
+    Return True if changed."""
     changed = False
     if not os.path.isdir(path):
-        os.makedirs(path, mode)
+        make_dirs(path, mode)
         changed = True
     st = os.stat(path)
     if (st.st_mode & 0o7777) != mode:

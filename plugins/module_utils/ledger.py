@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import contextlib
+import errno
 import json
 import os
 import sqlite3
@@ -57,8 +58,29 @@ COLUMNS = ("serial", "host", "profile", "subject", "sans", "not_before", "not_af
            "revocation_reason")
 
 
+LEDGER_MODE = 0o600
+
+
 class LedgerError(Exception):
     pass
+
+
+def create_private(path, mode=LEDGER_MODE):
+    """Create an empty ledger file with mode, whatever the umask, unless path exists.
+
+    SQLite takes an empty file for a new database, and gives the files it makes beside it
+    (-wal, -shm, -journal) the mode of the database file: so all of them get mode."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    except OSError as exc:
+        if exc.errno == errno.EEXIST:
+            return False
+        raise
+    try:
+        os.fchmod(fd, mode)  # open's mode is narrowed by the umask
+    finally:
+        os.close(fd)
+    return True
 
 
 class NoLedger(object):
@@ -85,11 +107,9 @@ class Ledger(object):
             raise LedgerError("ledger directory %s does not exist" % directory)
         if read_only and not os.path.isfile(path):
             raise LedgerError("ledger %s does not exist" % path)
-        old_umask = os.umask(0o077)
-        try:
-            self.db = sqlite3.connect(path, timeout=timeout, isolation_level=None)
-        finally:
-            os.umask(old_umask)
+        if not read_only:
+            create_private(path)
+        self.db = sqlite3.connect(path, timeout=timeout, isolation_level=None)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA busy_timeout = %d" % int(timeout * 1000))
         if read_only:

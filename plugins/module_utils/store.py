@@ -54,6 +54,9 @@ from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import (
 
 FILES = ("key.pem", "cert.pem", "chain.pem", "fullchain.pem")
 LOCK_TIMEOUT = 120
+# Modes set explicitly, whatever the umask (see docs/pki.md, "Modes the collection sets").
+GENERATION_DIR_MODE = 0o755  # services read cert.pem, chain.pem and fullchain.pem through it
+LOCK_MODE = 0o600  # only the modules take the lock, never a service
 
 
 def generation_name(cert_sha256_hex):
@@ -195,7 +198,8 @@ class IdentityStore(object):
         tmp = os.path.join(self.path, "." + generation + ".tmp")
         if os.path.exists(tmp):
             remove_tree(tmp)
-        os.mkdir(tmp, 0o755)
+        os.mkdir(tmp, GENERATION_DIR_MODE)
+        os.chmod(tmp, GENERATION_DIR_MODE)  # mkdir's mode is narrowed by the umask
         try:
             cert_pem = cert_to_pem(cert)
             chain_pem = "".join(cert_to_pem(c) for c in chain)
@@ -262,9 +266,19 @@ class IdentityStore(object):
 
     @contextlib.contextmanager
     def lock(self, timeout=LOCK_TIMEOUT):
-        """Hold the identity directory's lock: overlapping runs on one host take turns."""
-        handle = open(os.path.join(self.path, ".lock"), "a")
+        """Hold the identity directory's lock: overlapping runs on one host take turns.
+
+        The lock file is LOCK_MODE whatever the umask (a lock file that an earlier version left
+        wider is narrowed), and is never opened through a symlink."""
+        fd = os.open(os.path.join(self.path, ".lock"),
+                     os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW,
+                     LOCK_MODE)
+        handle = os.fdopen(fd, "a")
         try:
+            st = os.fstat(fd)
+            # Only its owner (or root) can change the mode of a lock file; another user's is left.
+            if (st.st_mode & 0o7777) != LOCK_MODE and os.geteuid() in (0, st.st_uid):
+                os.fchmod(fd, LOCK_MODE)
             deadline = time.time() + timeout
             while True:
                 try:
