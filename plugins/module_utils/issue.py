@@ -45,7 +45,7 @@ def prepare(request, policy, ca_key_hashes=()):
     if not host:
         raise PKIError("request", "a request has no host", "give every request a host name")
     check_name(host, "host name")
-    common_name = check_device_id(request.get("common_name") or host)
+    common_name = check_device_id(request["common_name"]) if request.get("common_name") else host
     profile = request.get("profile") or "device"
     if profile not in PROFILES:
         raise PKIError("profile", "unknown profile %r" % (profile,),

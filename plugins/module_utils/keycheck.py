@@ -25,6 +25,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import functools
 import math
 
 try:
@@ -63,7 +64,6 @@ RSA_EXPONENT_BOUND = 2 ** 256
 SMALL_PRIME_BOUND = 2 ** 16
 FERMAT_STEPS = 1000
 
-_small_primes_product = []
 
 
 class UnsoundKey(Exception):
@@ -120,15 +120,15 @@ def _check_rsa(n, e, rsa_bits):
         raise UnsoundKey("its RSA modulus is a prime, not a product of two primes")
 
 
+@functools.lru_cache(maxsize=None)
 def _small_primes():
-    if not _small_primes_product:
-        sieve = bytearray([1]) * SMALL_PRIME_BOUND
-        sieve[0:2] = b"\x00\x00"
-        for i in range(2, math.isqrt(SMALL_PRIME_BOUND) + 1):
-            if sieve[i]:
-                sieve[i * i::i] = bytearray(len(range(i * i, SMALL_PRIME_BOUND, i)))
-        _small_primes_product.append(_product([i for i in range(SMALL_PRIME_BOUND) if sieve[i]]))
-    return _small_primes_product[0]
+    """The product of the primes below SMALL_PRIME_BOUND, made once per process."""
+    sieve = bytearray([1]) * SMALL_PRIME_BOUND
+    sieve[0:2] = b"\x00\x00"
+    for i in range(2, math.isqrt(SMALL_PRIME_BOUND) + 1):
+        if sieve[i]:
+            sieve[i * i::i] = bytearray(len(range(i * i, SMALL_PRIME_BOUND, i)))
+    return _product([i for i in range(SMALL_PRIME_BOUND) if sieve[i]])
 
 
 def _product(values):
@@ -167,6 +167,17 @@ def _check_ec(curve, x, y):
 
 
 def _check_ed25519(raw):
+    point = _ed_decode(raw)
+    if _ed_is_identity(_ed_multiply(point, 8)):
+        raise UnsoundKey("its Ed25519 public key is a point of small order, for which a signature "
+                         "verifies without any private key")
+    if not _ed_is_identity(_ed_multiply(point, _ED_L)):
+        raise UnsoundKey("its Ed25519 public key is not in the prime-order subgroup (it has a "
+                         "small-order component no real key has)")
+
+
+def _ed_decode(raw):
+    """The point (extended coordinates) of a canonical 32-byte encoding (RFC 8032 5.1.3)."""
     if len(raw) != 32:
         raise UnsoundKey("its Ed25519 public key is %d bytes, not 32" % len(raw))
     value = int.from_bytes(raw, "little")
@@ -183,13 +194,7 @@ def _check_ed25519(raw):
         raise UnsoundKey("its Ed25519 point is not canonically encoded (sign bit set on x = 0)")
     if x & 1 != sign:
         x = _ED_P - x
-    point = (x, y, 1, x * y % _ED_P)
-    if _ed_is_identity(_ed_multiply(point, 8)):
-        raise UnsoundKey("its Ed25519 public key is a point of small order, for which a signature "
-                         "verifies without any private key")
-    if not _ed_is_identity(_ed_multiply(point, _ED_L)):
-        raise UnsoundKey("its Ed25519 public key is not in the prime-order subgroup (it has a "
-                         "small-order component no real key has)")
+    return (x, y, 1, x * y % _ED_P)
 
 
 def _ed_add(one, two):

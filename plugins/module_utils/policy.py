@@ -154,8 +154,9 @@ def load_csr(pem):
     except (binascii.Error, ValueError) as exc:
         raise PKIError("csr_parse", "the CSR's PEM block is not valid base64", _CSR_FIX, detail=str(exc))
     try:
-        if der_element_end(der, 0) != len(der):
-            raise ValueError("%d bytes after the request" % (len(der) - der_element_end(der, 0)))
+        end = der_element_end(der, 0)
+        if end != len(der):
+            raise ValueError("%d bytes after the request" % (len(der) - end))
         csr = x509.load_der_x509_csr(der)
     except Exception as exc:
         raise PKIError("csr_parse", "the CSR's content is not a well-formed PKCS#10 certificate request",
@@ -163,8 +164,9 @@ def load_csr(pem):
     return csr
 
 
-def der_element_end(data, offset):
-    """Where the DER element starting at offset ends (definite lengths only, as DER requires)."""
+def der_element(data, offset):
+    """(content start, end) of the DER element starting at offset (definite lengths in their
+    shortest form only, as DER requires)."""
     if offset + 2 > len(data):
         raise ValueError("truncated DER element")
     length = data[offset + 1]
@@ -180,15 +182,19 @@ def der_element_end(data, offset):
     end = start + length
     if end > len(data):
         raise ValueError("truncated DER element")
-    return end
+    return start, end
+
+
+def der_element_end(data, offset):
+    """Where the DER element starting at offset ends."""
+    return der_element(data, offset)[1]
 
 
 def raw_spki(csr):
     """The SubjectPublicKeyInfo exactly as the CSR carries it: the third element of the
     CertificationRequestInfo (version, subject, subjectPKInfo, attributes; RFC 2986 4.1)."""
     tbs = csr.tbs_certrequest_bytes
-    position = 2 if tbs[1] < 0x80 else 2 + (tbs[1] & 0x7f)
-    version_end = der_element_end(tbs, position)
+    version_end = der_element_end(tbs, der_element(tbs, 0)[0])
     subject_end = der_element_end(tbs, version_end)
     return tbs[subject_end:der_element_end(tbs, subject_end)]
 
@@ -205,7 +211,7 @@ _SPKI_ALGORITHMS = {
 def spki_key_type(spki):
     """The key type a SubjectPublicKeyInfo claims by its algorithm identifier, or None."""
     try:
-        start = 2 if spki[1] < 0x80 else 2 + (spki[1] & 0x7f)
+        start = der_element(spki, 0)[0]
         return _SPKI_ALGORITHMS.get(bytes(spki[start:der_element_end(spki, start)]))
     except (ValueError, IndexError):
         return None

@@ -28,7 +28,7 @@ from ansible_collections.iotsec.tls.plugins.module_utils import keycheck
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import spki_sha256
 from ansible_collections.iotsec.tls.plugins.module_utils.issue import issue_batch
 from ansible_collections.iotsec.tls.plugins.module_utils.ledger import Ledger
-from ansible_collections.iotsec.tls.plugins.module_utils.policy import der_element_end
+from ansible_collections.iotsec.tls.plugins.module_utils.policy import der_element, der_element_end
 
 # RFC 3526 group 15: a 3072-bit prime, a "modulus" that is no product of two primes.
 MODP_3072 = int(
@@ -81,7 +81,7 @@ def _integer(value):
 
 def _elements(der):
     """The elements inside the outer SEQUENCE of der."""
-    start = 2 if der[1] < 0x80 else 2 + (der[1] & 0x7f)
+    start, _end = der_element(der, 0)
     out, position = [], start
     while position < len(der):
         end = der_element_end(der, position)
@@ -178,23 +178,11 @@ def test_ed25519_point_with_small_order_component(ca, ledger, pki):
     """A real key plus a point of order 8: not in the prime-order subgroup."""
     real = ed25519.Ed25519PrivateKey.generate().public_key()
     raw = real.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    point = keycheck._ed_add(_ed_decode(raw), _ed_decode(bytes.fromhex(ED25519_SMALL_ORDER[2])))
+    point = keycheck._ed_add(keycheck._ed_decode(raw),
+                             keycheck._ed_decode(bytes.fromhex(ED25519_SMALL_ORDER[2])))
     results = _batch(ca, ledger, pki, _csr_with_spki(_ed25519_spki(_ed_encode(point))))
     result = _refused(results, "bad1", "key_unsound")
     assert "prime-order subgroup" in result["error"]["message"]
-
-
-def _ed_decode(raw):
-    value = int.from_bytes(raw, "little")
-    sign, y = value >> 255, value & ((1 << 255) - 1)
-    p = keycheck._ED_P
-    x2 = (y * y - 1) * pow(keycheck._ED_D * y * y + 1, p - 2, p) % p
-    x = pow(x2, (p + 3) // 8, p)
-    if (x * x - x2) % p:
-        x = x * keycheck._ED_SQRT_M1 % p
-    if x & 1 != sign:
-        x = p - x
-    return (x, y, 1, x * y % p)
 
 
 def _ed_encode(point):
