@@ -20,7 +20,7 @@ description:
     usage differ from inventory, the key type differs from the configured one, the certificate has
     expired, or less than O(renew_before) of its lifetime is left.
   - For a host whose certificate is fresh this is the only remote module call of the
-    M(iotsec.tls.device_identity) role.
+    P(iotsec.tls.device_identity#role) role.
   - With the V(file) key backend, what the check finds out about a certificate, its chain and
     its key is kept in the generation directory beside them (C(status.json), mode 0600), under the
     SHA-256 of each of the three files, by this module and by M(iotsec.tls.certificate_install).

@@ -44,7 +44,7 @@ options:
     description:
       - V(present) makes sure there is a key for the CSR and returns the CSR.
       - V(discarded) removes the pending key (never the key in service), and the identity
-        directory if that leaves it empty. The M(iotsec.tls.device_identity) role does this when
+        directory if that leaves it empty. The P(iotsec.tls.device_identity#role) role does this when
         the CA refuses a CSR, so that a refused run leaves the host as it was.
     type: str
     default: present

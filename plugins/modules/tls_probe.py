@@ -66,7 +66,7 @@ options:
     choices: [file, tpm]
   tpm_tcti:
     description:
-      - With O(client_key_backend=tpm), the TCTI of the TPM (C(TPM2OPENSSL_TCTI)); see M(iotsec.tls.tpm).
+      - With O(client_key_backend=tpm), the TCTI of the TPM (C(TPM2OPENSSL_TCTI)); see P(iotsec.tls.tpm#role).
       - Empty for the one in C(/etc/iotsec-tls/tpm.env), or else the TSS default search order.
     type: str
   tls13_only:
