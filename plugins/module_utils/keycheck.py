@@ -65,7 +65,6 @@ SMALL_PRIME_BOUND = 2 ** 16
 FERMAT_STEPS = 1000
 
 
-
 class UnsoundKey(Exception):
     """The key is of an allowed type but is not a sound key of it; the message says why."""
 
