@@ -31,7 +31,11 @@ from ansible_collections.iotsec.tls.plugins.module_utils.policy import (
     check_lifetime,
     load_csr,
 )
-from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import PROFILES, normalize_sans
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import (
+    PROFILES,
+    normalize_sans,
+    single_label_names,
+)
 
 try:
     from cryptography import x509
@@ -62,8 +66,16 @@ def prepare(request, policy, ca_key_hashes=()):
     return {
         "host": host, "common_name": common_name, "profile": profile, "dns_names": dns,
         "ip_addresses": ips, "lifetime": lifetime, "public_key": public_key,
-        "public_key_sha256": key_sha256,
+        "public_key_sha256": key_sha256, "warnings": _name_warnings(host, dns),
     }
+
+
+def _name_warnings(host, dns_names):
+    """Issued all the same (a broker named by a single label is dialled by it), but said."""
+    return ["%s: the DNS name %r is a single label, which RFC 5280 does not allow in a dNSName "
+            "(pkilint: pkix.invalid_domain_name_syntax); set iotsec_tls_domain to certify it as "
+            "%s.<domain>, or give the host a fully qualified name" % (host, name, name)
+            for name in single_label_names(dns_names)]
 
 
 def _prepare_all(ca, requests):
@@ -143,7 +155,8 @@ def _record(ca, ledger, prepared, results, check_mode, now):
                 continue
             if check_mode:
                 results[host] = {"host": host, "ok": True, "issued": False,
-                                 "would_issue": True, "lifetime_seconds": item["lifetime"]}
+                                 "would_issue": True, "lifetime_seconds": item["lifetime"],
+                                 "warnings": item["warnings"]}
                 continue
             try:
                 cert = build_certificate(
@@ -165,7 +178,7 @@ def _record(ca, ledger, prepared, results, check_mode, now):
             })
             summary.update({"host": host, "ok": True, "issued": True,
                             "certificate": cert_to_pem(cert), "chain": ca.chain_pem,
-                            "profile": item["profile"]})
+                            "profile": item["profile"], "warnings": item["warnings"]})
             results[host] = summary
         if not check_mode:
             ledger.commit()

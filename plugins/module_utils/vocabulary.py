@@ -76,11 +76,62 @@ def normalize_sans(dns_names, ip_addresses):
             continue
         except ValueError:
             pass
-        if not text or len(text) > 253 or not all(_LABEL.fullmatch(label) for label in text.split(".")):
+        if not is_domain_name(text):
             raise PKIError("san_syntax", "%r is not a valid DNS name" % (name,),
                            "use letters, digits and hyphens in dot-separated labels")
         dns.add(text)
     return sorted(dns), sorted(ips)
+
+
+def is_domain_name(text, min_labels=1):
+    """text is a DNS name of at least min_labels letter-digit-hyphen labels (lower case, no
+    trailing dot), 253 characters at most."""
+    labels = text.split(".")
+    return (0 < len(text) <= 253 and len(labels) >= min_labels
+            and all(_LABEL.fullmatch(label) for label in labels))
+
+
+def check_domain(domain):
+    """The fleet domain (iotsec_tls_domain), normalised; PKIError(check='domain') if it is no
+    DNS name."""
+    text = str(domain).strip().rstrip(".").lower()
+    if not is_domain_name(text):
+        raise PKIError("domain", "the fleet domain %r is not a DNS name" % (domain,),
+                       "set iotsec_tls_domain to dot-separated labels of letters, digits and "
+                       "hyphens, e.g. fleet.example (or leave it unset)")
+    return text
+
+
+def default_dns_names(identity, domain=None, profile="device"):
+    """The DNS SANs an identity is certified under when the inventory lists none
+    (device_identity_dns_names unset), before device_identity_extra_dns_names.
+
+    - an identity that is a domain name of two labels or more, or an IP address: itself;
+    - a single label, with a fleet domain: <label>.<domain>;
+    - a single label without a fleet domain: none for a device (its identity is the subject's
+      CN, which is what the broker reads; RFC 5280 wants a dNSName of more than one label) and
+      itself for a broker, whose name is what the devices dial and verify (pkilint reports it as
+      pkix.invalid_domain_name_syntax; a fleet domain avoids that);
+    - anything else (an id with '_' or ':', which no DNS name holds): none.
+    """
+    text = str(identity).strip().rstrip(".").lower()
+    try:
+        return [str(ipaddress.ip_address(text))]
+    except ValueError:
+        pass
+    if is_domain_name(text, min_labels=2):
+        return [text]
+    if not is_domain_name(text):
+        return []
+    if domain:
+        return ["%s.%s" % (text, check_domain(domain))]
+    return [text] if profile == "broker" else []
+
+
+def single_label_names(dns_names):
+    """The names among dns_names that are a single label (RFC 5280 domain name syntax wants
+    more; pkilint reports each as pkix.invalid_domain_name_syntax)."""
+    return [name for name in dns_names if "." not in name]
 
 
 def tpm_profile_problem(key_type, lifetime_seconds):

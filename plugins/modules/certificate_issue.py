@@ -100,7 +100,7 @@ EXAMPLES = r"""
     requests:
       - host: device1
         csr: "{{ hostvars['device1'].key.csr }}"
-        dns_names: [device1]
+        dns_names: [device1.fleet.example]
         profile: device
         lifetime: 7d
   delegate_to: localhost
@@ -129,6 +129,13 @@ certificates:
     sha256:
       description: Certificate fingerprint (hex).
       type: str
+    warnings:
+      description:
+        - What was issued all the same but deserves a change, each also shown as a warning of the task. Today
+          a DNS name of a single label (a broker named V(broker1) with no C(iotsec_tls_domain)), which RFC 5280
+          does not allow in a dNSName.
+      type: list
+      elements: str
 refused:
   description:
     - Per refused host, C(check) (which check failed), C(message) (what is wrong, in words) and
@@ -191,6 +198,9 @@ def main():
     except Exception as exc:  # sqlite3 errors: locked too long, corrupt file
         module.fail_json(msg="the ledger %s failed: %s; nothing was issued" % (ledger_path, exc),
                          check="ledger")
+    for host in sorted(results):
+        for warning in results[host].get("warnings") or []:
+            module.warn(warning)
     certificates = dict((h, r) for h, r in results.items() if r["ok"])
     refused = dict((h, r["error"]) for h, r in results.items() if not r["ok"])
     issued = sorted(h for h, r in certificates.items() if r.get("issued"))

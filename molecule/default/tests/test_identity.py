@@ -5,8 +5,10 @@ controller's view (CA directory, ledger, Ansible log) read from the scenario's e
 """
 
 import datetime
+import json
 import os
 import sqlite3
+import subprocess
 
 import pytest
 from cryptography import x509
@@ -89,9 +91,13 @@ def test_subject_sans_and_eku_come_from_inventory(host):
     cert = _cert(host)
     name = _name(host)
     assert cert.subject.rfc4514_string() == "CN=%s,O=iotsec.tls fleet" % name
-    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert san.get_values_for_type(x509.DNSName) == [name]
-    assert san.get_values_for_type(x509.IPAddress) == []
+    if _broker(host):  # a single-label broker: the name its devices dial (no iotsec_tls_domain)
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert san.get_values_for_type(x509.DNSName) == [name]
+        assert san.get_values_for_type(x509.IPAddress) == []
+    else:  # a single-label device: identified by its CN, no dNSName that RFC 5280 would refuse
+        with pytest.raises(x509.ExtensionNotFound):
+            cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert list(eku) == [ExtendedKeyUsageOID.SERVER_AUTH if _broker(host)
                          else ExtendedKeyUsageOID.CLIENT_AUTH]
@@ -146,3 +152,20 @@ def test_no_private_key_in_ansible_output_or_on_the_controller(host):
             with open(path, "rb") as handle:
                 data = handle.read()
             assert body[0].encode() not in data, path
+
+
+def test_rfc5280_lint_of_the_certificate_in_service(host, tmp_path):
+    """pkilint's RFC 5280 linter, as a user runs it, on the certificate each host serves: clean on
+    devices; on the single-label broker only the finding that the CA warned about in the run."""
+    pem = tmp_path / "cert.pem"
+    pem.write_text(host.file(IDENTITY + "/cert.pem").content_string)
+    lint = subprocess.run(["lint_pkix_cert", "lint", "-s", "ERROR", "-f", "JSON", str(pem)],
+                          capture_output=True, text=True, check=False)
+    codes = sorted({finding["code"] for result in json.loads(lint.stdout)["results"]
+                    for finding in result.get("finding_descriptions", [])})
+    if _broker(host):
+        assert codes == ["pkix.invalid_domain_name_syntax"], lint.stdout
+        with open(os.path.join(EPHEMERAL, "ansible.log"), encoding="utf-8") as log:
+            assert "%s: the DNS name '%s' is a single label" % (_name(host), _name(host)) in " ".join(log.read().split())
+    else:
+        assert codes == [], lint.stdout

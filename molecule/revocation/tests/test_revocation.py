@@ -11,6 +11,7 @@ import uuid
 
 import scenario_tools
 import testinfra
+from cryptography import x509
 
 EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
 CA_DIR = os.path.join(EPHEMERAL, "ca")
@@ -49,6 +50,28 @@ def _publish_received(device, payload):
 def _ledger_snapshot():
     db = sqlite3.connect(os.path.join(CA_DIR, "ledger.sqlite3"))
     return db.execute("SELECT * FROM certificates ORDER BY serial").fetchall()
+
+
+def _dns_names(host, path):
+    pem = _host(host).file(path).content_string.encode()
+    cert = x509.load_pem_x509_certificate(pem)
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return san.get_values_for_type(x509.DNSName), pem
+
+
+def test_0_single_label_hosts_are_certified_under_the_fleet_domain(tmp_path):
+    """iotsec_tls_domain=dns.podman: every host under <name>.dns.podman, lint clean, and the
+    devices dial and verify the broker by that name."""
+    for host in ("rev-broker", "rev-device1", "rev-device2"):
+        names, pem = _dns_names(host, "/etc/iotsec-tls/identity/cert.pem")
+        assert names == [host + ".dns.podman"]
+        path = tmp_path / (host + ".pem")
+        path.write_bytes(pem)
+        lint = subprocess.run(["lint_pkix_cert", "lint", "-s", "ERROR", str(path)],
+                              capture_output=True, text=True, check=False)
+        assert lint.returncode == 0 and lint.stdout.strip() == "", lint.stdout + lint.stderr
+    env = _host("rev-device1").file("/etc/iotsec-tls/mqtt.env").content_string
+    assert "MQTT_HOST=rev-broker.dns.podman\n" in env
 
 
 def test_1_unknown_host_or_serial_is_refused_and_changes_nothing():
