@@ -37,8 +37,9 @@ def _string(text):
     return struct.pack("!H", len(data)) + data
 
 
-def connect_packet(client_id, keepalive=60):
-    body = _string("MQTT") + bytes([4, 0x02]) + struct.pack("!H", keepalive) + _string(client_id)
+def connect_packet(client_id, keepalive=60, clean=True):
+    flags = 0x02 if clean else 0x00
+    body = _string("MQTT") + bytes([4, flags]) + struct.pack("!H", keepalive) + _string(client_id)
     return b"\x10" + _varlen(len(body)) + body
 
 
@@ -87,7 +88,8 @@ def read_packet(sock, timeout=10.0):
     return first >> 4, first & 0x0F, _recv_exact(sock, length, deadline)
 
 
-def open_session(address, port, ctx, server_name, client_id, timeout=10.0, expect_refusal=False):
+def open_session(address, port, ctx, server_name, client_id, timeout=10.0, expect_refusal=False,
+                 clean=True):
     """TLS handshake and MQTT CONNECT; return the socket once the broker accepted (CONNACK 0).
 
     Raises Refused with the server's alert or with the CONNACK return code. Under TLS 1.3 the
@@ -111,7 +113,7 @@ def open_session(address, port, ctx, server_name, client_id, timeout=10.0, expec
         except socket.timeout:
             sock.settimeout(timeout)  # nothing said: go on with CONNECT
     try:
-        sock.sendall(connect_packet(client_id))
+        sock.sendall(connect_packet(client_id, clean=clean))
         kind, _flags, body = read_packet(sock, timeout)
     except ssl.SSLError as exc:
         sock.close()
@@ -128,8 +130,8 @@ def open_session(address, port, ctx, server_name, client_id, timeout=10.0, expec
     return sock
 
 
-def subscribe(sock, topic, packet_id=1):
-    body = struct.pack("!H", packet_id) + _string(topic) + b"\x00"
+def subscribe(sock, topic, packet_id=1, qos=0):
+    body = struct.pack("!H", packet_id) + _string(topic) + bytes([qos])
     sock.sendall(b"\x82" + _varlen(len(body)) + body)
     kind, _flags, body = read_packet(sock)
     assert kind == 9 and body[2] != 0x80, "SUBSCRIBE refused: %r" % (body,)
@@ -154,7 +156,11 @@ def messages(sock, seconds):
             return got
         if kind == 3:
             size = struct.unpack("!H", body[:2])[0]
-            got.append((body[2:2 + size].decode(), body[2 + size:].decode()))
+            start = 2 + size
+            if (_flags >> 1) & 3:  # QoS 1: a packet id, to acknowledge
+                sock.sendall(b"\x40\x02" + body[start:start + 2])
+                start += 2
+            got.append((body[2:2 + size].decode(), body[start:].decode()))
 
 
 def ping(sock):
@@ -175,7 +181,8 @@ def disconnect(sock):
 
 if __name__ == "__main__":
     # On a device: python3 mqtt_raw.py ENVFILE PAYLOAD -- connect with the settings of mqtt.env
-    # (verifying the broker's name), publish PAYLOAD to $MQTT_TOPIC_PREFIX/env, print the TLS version.
+    # (verifying the broker's name), subscribe to $MQTT_TOPIC_PREFIX/env and publish PAYLOAD there on
+    # the one connection, check that exactly it came back, print the TLS version.
     import sys
 
     settings = {}
@@ -189,7 +196,11 @@ if __name__ == "__main__":
     ctx.load_cert_chain(settings["MQTT_CERTFILE"], settings["MQTT_KEYFILE"])
     session = open_session(settings["MQTT_HOST"], int(settings["MQTT_PORT"]), ctx,
                            settings["MQTT_HOST"], settings["MQTT_CLIENT_ID"])
-    publish(session, settings["MQTT_TOPIC_PREFIX"] + "/env", sys.argv[2])
-    ping(session)
-    print(session.version())
+    topic = settings["MQTT_TOPIC_PREFIX"] + "/env"
+    subscribe(session, topic)
+    publish(session, topic, sys.argv[2])
+    got = messages(session, 3)
     disconnect(session)
+    if got != [(topic, sys.argv[2])]:
+        sys.exit("published %r to %s and got back %r" % (sys.argv[2], topic, got))
+    print(session.version())

@@ -159,12 +159,12 @@ def identities(tmp_path_factory):
     return out
 
 
-def _session(identities, name, expect_refusal=False, **tls):
+def _session(identities, name, expect_refusal=False, client_id=None, clean=True, **tls):
     cert, key = identities[name] if name else (None, None)
     ctx = mqtt_raw.context(identities["ca"], cert, key, **tls)
     return mqtt_raw.open_session(_broker_ip(), 8883, ctx, "broker1",
-                                 "test-%s-%s" % (name, uuid.uuid4().hex[:8]),
-                                 expect_refusal=expect_refusal)
+                                 client_id or "test-%s-%s" % (name, uuid.uuid4().hex[:8]),
+                                 expect_refusal=expect_refusal, clean=clean)
 
 
 def _refusal(identities, name, **tls):
@@ -175,35 +175,34 @@ def _refusal(identities, name, **tls):
 
 # --- mosquitto clients on the devices, with the options device_tls wrote ------------------------
 
-def _publish(device, topic, payload):
-    return _host(device).run("mosquitto_pub -t %s -m %s" % (topic, payload))
+def _publish(device, topic, payload, qos=0):
+    return _host(device).run("mosquitto_pub -q %d -t %s -m %s" % (qos, topic, payload))
 
 
-def _receive(device, topic, seconds):
-    """A subscriber in the background with the device's ready options; returns a collector."""
-    marker = "/tmp/sub-" + uuid.uuid4().hex
-    _host(device).run_expect([0], "(mosquitto_sub -t '%s' -W %d -v > %s 2>&1; echo rc=$? >> %s) "
-                                  "> /dev/null 2>&1 &" % (topic, seconds, marker, marker))
-    time.sleep(1.0)
-
-    def collect():
-        for _attempt in range(int(seconds * 10) + 50):
-            out = _host(device).run("cat %s" % marker).stdout
-            if "rc=" in out:
-                return out
-            time.sleep(0.1)
-        raise AssertionError("subscriber on %s did not finish" % device)
-    return collect
+def _round_trip(device, topic, payload):
+    """The device subscribes to topic and publishes payload to it on one connection (the broker
+    allows one per identity): mosquitto_rr with the device's ready options. Returns the result."""
+    return _host(device).run("mosquitto_rr -t %s -e %s -m %s -W 5" % (topic, topic, payload))
 
 
 # --- the tests ------------------------------------------------------------------------------------
 
-def test_device_publishes_over_mutual_tls_and_subscriber_gets_exactly_that():
+def test_device_publishes_over_mutual_tls_and_subscriber_gets_exactly_that(identities):
     payload = "t-" + uuid.uuid4().hex
-    collect = _receive("device1", "devices/device1/#", 4)
-    assert _publish("device1", "devices/device1/temperature", payload).rc == 0
-    got = collect()
-    assert got.splitlines()[0] == "devices/device1/temperature %s" % payload, got
+    backend = _session(identities, "backend")
+    try:
+        mqtt_raw.subscribe(backend, "devices/device1/#")
+        assert _publish("device1", "devices/device1/temperature", payload).rc == 0
+        got = mqtt_raw.messages(backend, 2)
+    finally:
+        mqtt_raw.disconnect(backend)
+    assert got == [("devices/device1/temperature", payload)], got
+
+
+def test_a_device_subscribes_and_publishes_on_its_one_connection():
+    payload = "rr-" + uuid.uuid4().hex
+    result = _round_trip("device1", "devices/device1/echo", payload)
+    assert result.rc == 0 and result.stdout.strip() == payload, (result.stdout, result.stderr)
 
 
 def test_device_cannot_publish_to_another_devices_topic(identities):
@@ -277,6 +276,62 @@ def test_the_broker_serves_leaf_and_issuing_ca_not_the_root(identities):
     assert [c.issuer for c in served] == [issuing.subject, issuing.issuer], out
     assert served[1] == issuing
     assert all(c.issuer != c.subject for c in served)
+
+
+def test_another_identitys_client_id_cannot_end_its_connection(identities):
+    """The client id is the certificate's CN: scanner sending backend's client id gets a session
+    of its own, and backend's live connection stays open."""
+    victim = _session(identities, "backend", client_id="backend")
+    try:
+        attacker = _session(identities, "scanner", client_id="backend")
+        try:
+            assert mqtt_raw.ping(attacker)
+            assert mqtt_raw.ping(victim)  # without the binding, the broker closed it here
+        finally:
+            mqtt_raw.disconnect(attacker)
+        assert mqtt_raw.ping(victim)
+    finally:
+        mqtt_raw.disconnect(victim)
+
+
+def test_another_identitys_client_id_cannot_take_its_saved_session(identities):
+    """backend's persistent session with queued QoS 1 messages survives scanner connecting with
+    backend's client id and clean_session=0: backend gets all of them afterwards."""
+    victim = _session(identities, "backend", client_id="backend", clean=False)
+    mqtt_raw.subscribe(victim, "devices/device1/queued", qos=1)
+    mqtt_raw.disconnect(victim)
+    payloads = ["q%d-%s" % (i, uuid.uuid4().hex[:8]) for i in range(3)]
+    for payload in payloads:
+        assert _publish("device1", "devices/device1/queued", payload, qos=1).rc == 0
+    attacker = _session(identities, "scanner", client_id="backend", clean=False)
+    try:
+        stolen = mqtt_raw.messages(attacker, 2)
+    finally:
+        mqtt_raw.disconnect(attacker)
+    assert stolen == []
+    victim = _session(identities, "backend", client_id="anything", clean=False)
+    try:
+        got = mqtt_raw.messages(victim, 3)
+    finally:
+        mqtt_raw.disconnect(victim)
+        # leave no persistent session behind: a clean session of the same identity ends it
+        mqtt_raw.disconnect(_session(identities, "backend"))
+    assert got == [("devices/device1/queued", p) for p in payloads], got
+
+
+def test_one_connection_per_identity_the_documented_cost(identities):
+    """A second connection with the same certificate replaces the first, whatever client ids
+    both sent (docs/broker.md, Client ids)."""
+    first = _session(identities, "scanner", client_id="scanner-a")
+    second = _session(identities, "scanner", client_id="scanner-b")
+    try:
+        assert mqtt_raw.ping(second)
+        with pytest.raises(OSError) as closed:  # the broker closed it: EOF, not a silence
+            mqtt_raw.ping(first)
+        assert not isinstance(closed.value, TimeoutError), closed.value
+    finally:
+        mqtt_raw.disconnect(second)
+        first.close()
 
 
 def test_plaintext_mqtt_to_the_tls_port_gets_no_connack():
@@ -483,6 +538,5 @@ def test_profile_change_restarts_and_modern_is_compliant(identities):
         time.sleep(0.1)
     assert broker.file(marker).content_string.strip() == payload
     # devices (TLS 1.2 minimum in their options) still publish: they negotiate TLS 1.3
-    collect = _receive("device1", "devices/device1/#", 3)
-    assert _publish("device1", "devices/device1/t", payload).rc == 0
-    assert payload in collect()
+    result = _round_trip("device1", "devices/device1/t", payload)
+    assert result.rc == 0 and result.stdout.strip() == payload, (result.stdout, result.stderr)

@@ -6,7 +6,6 @@ system-wide profile back.
 import os
 import re
 import subprocess
-import time
 import uuid
 
 import pytest
@@ -85,23 +84,17 @@ def test_mqtt_options_verify_the_brokers_name():
 
 def test_environment_file_works_for_other_clients():
     """A client that reads only mqtt.env (Python's ssl with the system policy, the broker's name
-    verified) connects as device1 and publishes under MQTT_TOPIC_PREFIX; a subscriber gets it."""
+    verified) connects as device1, publishes under MQTT_TOPIC_PREFIX and gets its message back."""
     device = _host("device1")
     subprocess.run(["podman", "cp", os.path.join(HERE, "mqtt_raw.py"), "device1:/tmp/mqtt_raw.py"],
                    check=True)
     env = device.file("/etc/iotsec-tls/mqtt.env").content_string
     assert "MQTT_HOST=broker1\n" in env and "MQTT_TOPIC_PREFIX=devices/device1\n" in env
     payload = "env-" + uuid.uuid4().hex
-    marker = "/tmp/sub-" + uuid.uuid4().hex
-    device.run_expect([0], "(mosquitto_sub -t 'devices/device1/env' -C 1 -W 6 > %s 2>&1 &)" % marker)
-    time.sleep(1.0)
+    # the client subscribes, publishes and reads its message back on its one connection: a
+    # second subscriber of device1's identity would replace it (one connection per identity)
     version = device.check_output("python3 /tmp/mqtt_raw.py /etc/iotsec-tls/mqtt.env %s" % payload)
     assert version in ("TLSv1.2", "TLSv1.3")
-    for _attempt in range(60):
-        if payload in device.file(marker).content_string:
-            break
-        time.sleep(0.1)
-    assert device.file(marker).content_string.strip() == payload
 
 
 def test_system_policy_can_be_taken_back(tmp_path):
