@@ -26,6 +26,7 @@ try:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ed25519
+    from cryptography.x509.oid import NameOID
 except ImportError:  # pragma: no cover - reported by the module through crypto.CRYPTOGRAPHY_IMPORT_ERROR
     pass
 
@@ -59,6 +60,19 @@ def select_serials(ledger, hosts=None, serials=None, now=None):
                            "give a serial issued by this CA (another CA's serials are not known here)")
         chosen.append(entry["serial"])
     return sorted(set(chosen))
+
+
+def common_names(ledger, serials):
+    """The identities (subject CNs, the brokers' MQTT user names) of the certificates serials
+    name, sorted: the connections a broker must end once it enforces their revocation."""
+    names = set()
+    for serial in serials:
+        row = ledger.find(serial)
+        if row and row.get("subject"):
+            for attribute in x509.Name.from_rfc4514_string(row["subject"]).get_attributes_for_oid(
+                    NameOID.COMMON_NAME):
+                names.add(attribute.value)
+    return sorted(names)
 
 
 def crl_entries(ledger, include_superseded, now):

@@ -80,6 +80,14 @@ revoked:
   type: list
   elements: str
   returned: always
+common_names:
+  description:
+    - The identities (subject CNs, which brokers use as MQTT user names and client ids) of every certificate
+      this call covers, revoked now or before. C(revoke.yml) ends their live connections on the brokers.
+  type: list
+  elements: str
+  returned: success
+  sample: [sensor-0042]
 crl:
   description: The CRL now published (PEM), or null in check mode when it would change.
   type: str
@@ -102,7 +110,7 @@ from ansible_collections.iotsec.tls.plugins.module_utils.common import fail_pki,
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import PKIError, isoformat, utcnow
 from ansible_collections.iotsec.tls.plugins.module_utils.duration import parse_duration
 from ansible_collections.iotsec.tls.plugins.module_utils.ledger import REASONS, Ledger
-from ansible_collections.iotsec.tls.plugins.module_utils.revocation import publish, select_serials
+from ansible_collections.iotsec.tls.plugins.module_utils.revocation import common_names, publish, select_serials
 
 
 def main():
@@ -134,11 +142,12 @@ def main():
                 revoked = [s for s in serials if ledger.find(s)["status"] != "revoked"]
                 if not module.check_mode:
                     revoked = ledger.revoke(serials, p["reason"], isoformat(now))
+                identities = common_names(ledger, serials)
                 changed, crl = publish(ca, ledger, os.path.join(p["ca_dir"], "crl.pem"), next_update,
                                        p["include_superseded"], now, module.check_mode)
     except PKIError as exc:
         fail_pki(module, exc)
-    module.exit_json(changed=bool(revoked) or changed, revoked=revoked, crl=crl["crl"],
+    module.exit_json(changed=bool(revoked) or changed, revoked=revoked, common_names=identities, crl=crl["crl"],
                      crl_number=crl["number"], crl_next_update=crl["next_update"])
 
 

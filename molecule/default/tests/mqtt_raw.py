@@ -8,6 +8,7 @@ Why not paho or mosquitto_sub: both reconnect by themselves, which would hide a 
 connection; and a refused handshake should be reported with the alert the server sent.
 """
 
+import os
 import select
 import socket
 import ssl
@@ -179,6 +180,54 @@ def disconnect(sock):
         sock.close()
 
 
+def _env_session(settings):
+    ctx = ssl.create_default_context(cafile=settings["MQTT_CAFILE"])  # the system's OpenSSL policy
+    ctx.load_cert_chain(settings["MQTT_CERTFILE"], settings["MQTT_KEYFILE"])
+    return open_session(settings["MQTT_HOST"], int(settings["MQTT_PORT"]), ctx,
+                        settings["MQTT_HOST"], settings["MQTT_CLIENT_ID"])
+
+
+def echo_loop(settings, seconds, out, stop_file=None):
+    """One connection that publishes a numbered message every 0.2 s to $MQTT_TOPIC_PREFIX/echo and
+    reads each back; a line per message that came back ("echo N T"), "closed T REASON" when the
+    connection ends, then one reconnection attempt every 0.5 s ("refused T REASON" or
+    "reconnected T"), until `seconds` have passed or stop_file exists. T is the wall clock."""
+    topic = settings["MQTT_TOPIC_PREFIX"] + "/echo"
+    end = time.time() + seconds
+    sock = _env_session(settings)
+    subscribe(sock, topic)
+    count = 0
+    try:
+        while time.time() < end and not (stop_file and os.path.exists(stop_file)):
+            count += 1
+            publish(sock, topic, str(count))
+            deadline = time.monotonic() + 0.2
+            while time.monotonic() < deadline:
+                if not sock.pending() and not select.select([sock], [], [], 0.05)[0]:
+                    continue
+                kind, _flags, body = read_packet(sock, 5.0)
+                if kind == 3:
+                    size = struct.unpack("!H", body[:2])[0]
+                    out.write("echo %s %.3f\n" % (body[2 + size:].decode(), time.time()))
+                    out.flush()
+    except (OSError, ValueError) as exc:
+        out.write("closed %.3f %r\n" % (time.time(), exc))
+        out.flush()
+        while time.time() < end and not (stop_file and os.path.exists(stop_file)):
+            time.sleep(0.5)
+            try:
+                again = _env_session(settings)
+            except (OSError, Refused) as refused:
+                out.write("refused %.3f %r\n" % (time.time(), refused))
+            else:
+                out.write("reconnected %.3f\n" % time.time())
+                again.close()
+            out.flush()
+        return
+    out.write("open %.3f\n" % time.time())
+    disconnect(sock)
+
+
 if __name__ == "__main__":
     # On a device: python3 mqtt_raw.py ENVFILE PAYLOAD -- connect with the settings of mqtt.env
     # (verifying the broker's name), subscribe to $MQTT_TOPIC_PREFIX/env and publish PAYLOAD there on
@@ -192,10 +241,11 @@ if __name__ == "__main__":
             if line and not line.startswith("#") and "=" in line:
                 name, value = line.split("=", 1)
                 settings[name] = value
-    ctx = ssl.create_default_context(cafile=settings["MQTT_CAFILE"])  # the system's OpenSSL policy
-    ctx.load_cert_chain(settings["MQTT_CERTFILE"], settings["MQTT_KEYFILE"])
-    session = open_session(settings["MQTT_HOST"], int(settings["MQTT_PORT"]), ctx,
-                           settings["MQTT_HOST"], settings["MQTT_CLIENT_ID"])
+    if sys.argv[2] == "--echo-loop":  # ENVFILE --echo-loop SECONDS OUTFILE
+        with open(sys.argv[4], "w") as log:
+            echo_loop(settings, float(sys.argv[3]), log, sys.argv[4] + ".stop")
+        sys.exit(0)
+    session = _env_session(settings)
     topic = settings["MQTT_TOPIC_PREFIX"] + "/env"
     subscribe(session, topic)
     publish(session, topic, sys.argv[2])

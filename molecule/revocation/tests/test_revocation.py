@@ -6,6 +6,7 @@ import os
 import re
 import sqlite3
 import subprocess
+import time
 
 import scenario_tools
 import testinfra
@@ -14,6 +15,8 @@ from cryptography import x509
 EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
 CA_DIR = os.path.join(EPHEMERAL, "ca")
 INVENTORY = os.path.join(EPHEMERAL, "inventory")
+MQTT_RAW = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "default", "tests",
+                        "mqtt_raw.py")
 
 
 def _host(name):
@@ -90,6 +93,57 @@ def test_2_revoked_device_is_refused_at_once_and_the_others_carry_on():
     assert rc != 0 and "after" not in got
     rc, got = _publish_received("rev-device1", "still")
     assert rc == 0 and "devices/rev-device1/t still" in got
+
+
+def _start_echo_loop(device):
+    """mqtt_raw.py's echo loop on the device, in the background: one connection with the
+    device's identity (mqtt.env), a message every 0.2 s, each read back; see mqtt_raw.echo_loop."""
+    subprocess.run(["podman", "cp", MQTT_RAW, device + ":/tmp/mqtt_raw.py"], check=True)
+    subprocess.run(["podman", "exec", "-d", device, "python3", "/tmp/mqtt_raw.py",
+                    "/etc/iotsec-tls/mqtt.env", "--echo-loop", "120", "/tmp/echo.log"], check=True)
+
+
+def _echo_log(device, stop=False):
+    if stop:  # the loop looks for the stop file at least every 0.5 s
+        _host(device).run_expect([0], "touch /tmp/echo.log.stop")
+        time.sleep(1.5)
+    return [line.split(" ", 2) for line in _host(device).run("cat /tmp/echo.log").stdout.splitlines()]
+
+
+def test_2b_a_connected_device_is_cut_off_when_revoked_and_the_others_stay_connected():
+    """rev-device3 and rev-device1 each hold one connection, publishing and reading back every
+    0.2 s. The broker already enforces a CRL (test 2), so this revocation only reloads it. Then
+    rev-device3's connection ends and every reconnection is refused, while rev-device1's
+    connection carries on untouched."""
+    for device in ("rev-device3", "rev-device1"):
+        _start_echo_loop(device)
+    time.sleep(3)
+    assert [k for k, *_ in _echo_log("rev-device3")].count("echo") >= 5  # the control: it worked
+    start = time.time()
+    out = _playbook("iotsec.tls.revoke", '{"revoke_hosts": ["rev-device3"]}')
+    end = time.time()
+    assert "RUNNING HANDLER [iotsec.tls.mosquitto : Restart mosquitto]" not in out  # a reload only
+    time.sleep(3)
+    victim = _echo_log("rev-device3", stop=True)
+    bystander = _echo_log("rev-device1", stop=True)
+    kinds = [entry[0] for entry in victim]
+    assert "closed" in kinds, victim[-5:]
+    closed_at = float(victim[kinds.index("closed")][1])
+    last_echo = max(float(entry[2]) for entry in victim if entry[0] == "echo")
+    after = victim[kinds.index("closed") + 1:]
+    assert after and all(entry[0] == "refused" for entry in after), after
+    assert start < closed_at <= end, (start, closed_at, end)
+    assert last_echo <= closed_at
+    # the bystander: one connection from before the revocation to after it, never closed
+    assert [entry[0] for entry in bystander if entry[0] != "echo"] == ["open"], bystander[-5:]
+    echoes = [float(entry[2]) for entry in bystander if entry[0] == "echo"]
+    assert echoes[0] < start and echoes[-1] > end + 2
+    gaps = max(b - a for a, b in zip(echoes, echoes[1:]))
+    assert gaps < 2.0, gaps
+    print("revoke.yml took %.1f s; the revoked device's last message came back %.1f s after it "
+          "started, its connection closed at %.1f s, its first reconnection was refused at %.1f s; "
+          "the other device's longest gap was %.2f s"
+          % (end - start, last_echo - start, closed_at - start, float(after[0][1]) - start, gaps))
 
 
 def test_3_crl_verifies_and_lists_the_revoked_serials(tmp_path):

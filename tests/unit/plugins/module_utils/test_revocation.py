@@ -18,6 +18,7 @@ from ansible_collections.iotsec.tls.plugins.module_utils.crypto import PKIError,
 from ansible_collections.iotsec.tls.plugins.module_utils.ledger import Ledger
 from ansible_collections.iotsec.tls.plugins.module_utils.revocation import (
     check_reason,
+    common_names,
     crl_due,
     publish,
     select_serials,
@@ -70,6 +71,14 @@ def test_revoke_host_takes_every_unexpired_certificate(fleet, ledger, pki):
     assert {r["revoked_at"] for r in rows} == {now}
     assert ledger.revoke(serials, "keyCompromise", now) == []  # twice: nothing changes
     assert select_serials(ledger, hosts=["dev1"]) == []
+
+
+def test_common_names_are_the_identities_brokers_must_disconnect(fleet, ca, ledger, pki):
+    assert common_names(ledger, [fleet["dev1"], fleet["dev1-old"], fleet["dev3"]]) == ["dev1", "dev3"]
+    assert common_names(ledger, []) == []
+    # the CN, not the ledger's host name, when a request named its own common_name
+    res = pki.issue(ca, ledger, [pki.request("dev4", pki.new_key(), common_name="sensor-4")])
+    assert common_names(ledger, [res["dev4"]["serial"]]) == ["sensor-4"]
 
 
 def test_revoke_by_serial_accepts_colons_and_case(fleet, ledger):
