@@ -118,7 +118,7 @@ def test_2b_a_connected_device_is_cut_off_when_revoked_and_the_others_stay_conne
     for device in ("rev-device3", "rev-device1"):
         _start_echo_loop(device)
     time.sleep(3)
-    assert [k for k, *_ in _echo_log("rev-device3")].count("echo") >= 5  # the control: it worked
+    assert [entry[0] for entry in _echo_log("rev-device3")].count("echo") >= 5  # the control: it works
     start = time.time()
     out = _playbook("iotsec.tls.revoke", '{"revoke_hosts": ["rev-device3"]}')
     end = time.time()
