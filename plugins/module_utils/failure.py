@@ -65,7 +65,7 @@ def failure_message(result, host=None, default="the module failed", secrets=(), 
     now = (" (now: %s)" % interpreter) if interpreter else ""
     text = ("%s: the module gave no result (%s). Its output%s: %s [check: %s] Fix: make %s of %s%s "
             "a Python 3 that runs and has the cryptography library (e.g. /usr/bin/python3), in the "
-            "inventory or with -e." % (
+            "inventory or with -e" % (
                 where, msg.rstrip("."), "" if rc is None else " (rc %s)" % rc, _output(result),
                 CHECK, INTERPRETER_VAR, where, now))
     return scrub(text, secrets)

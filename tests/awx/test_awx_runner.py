@@ -236,13 +236,14 @@ def test_the_passphrase_is_in_no_artifact(fleet):
 
 # --- a CA host with a broken Python --------------------------------------------------------
 
-def _broken_interpreter(directory):
-    """An interpreter that fails the way a broken one does: a message on stderr, exit 1. It
-    prints the passphrase too, so that the report must remove it."""
+def _broken_interpreter(directory, leak=True):
+    """An interpreter that fails the way a broken one does: a message on stderr, exit 1. With
+    leak, it prints the passphrase too (as a crash could, of a module that was given it), so
+    that the report must remove it."""
     path = os.path.join(directory, "broken-python")
     with open(path, "w") as handle:
         handle.write("#!/bin/sh\necho 'broken-python: cannot start (simulated); it printed %s' >&2\n"
-                     "exit 1\n" % PASSPHRASE)
+                     "exit 1\n" % (PASSPHRASE if leak else "nothing secret"))
     os.chmod(path, 0o755)
     return path
 
@@ -272,6 +273,59 @@ def test_broken_interpreter_is_reported_with_its_output_and_the_fix(tmp_path, co
         assert "no output" in message
     assert PASSPHRASE not in message
     assert files_containing([os.path.join(root, "artifacts")], PASSPHRASE) == []
+
+
+def _stop_reasons(root, ident):
+    """The messages of the device_identity role's stop task, per device."""
+    return {event["event_data"]["host"]: event["event_data"]["res"]["msg"] for event in events(root, ident)
+            if event.get("event") == "runner_on_failed"
+            and event["event_data"].get("task") == "Stop this host, naming the check that failed"}
+
+
+def _device_fleet(base, ca_host):
+    return {"all": {
+        "vars": {"iotsec_tls_ca_dir": os.path.join(base, "ca")},
+        "children": {
+            "iot_ca": {"hosts": {"awx-ca": ca_host}},
+            "iot_devices": {"hosts": {"awx-device1": {
+                "ansible_connection": "local", "ansible_python_interpreter": "/usr/bin/python3",
+                "device_identity_dir": os.path.join(base, "device1")}}},
+        }}}
+
+
+def test_devices_name_the_broken_python_of_the_ca_host(tmp_path, collections_dir):
+    """provision with a CA host whose Python is broken: each device stops with the CA's reason.
+    (The first task that fails there reads the CA's public facts: it has no passphrase to leak.)"""
+    base = str(tmp_path)
+    inventory = _device_fleet(base, {"ansible_connection": "local",
+                                     "ansible_python_interpreter": _broken_interpreter(base, leak=False)})
+    root = os.path.join(base, "job")
+    runner = run_job(root, "provision.yml", make_job_dir(root, collections_dir, inventory), "provision")
+    assert runner.status == "failed"
+    message = _stop_reasons(root, "provision")["awx-device1"]
+    assert "the fleet CA on awx-ca cannot be read" in message
+    assert "broken-python: cannot start (simulated); it printed nothing secret" in message
+    assert "ansible_python_interpreter of awx-ca" in message
+    assert files_containing([os.path.join(root, "artifacts")], PASSPHRASE) == []
+
+
+def test_a_wrong_passphrase_stops_the_devices_and_is_not_shown(tmp_path, collections_dir):
+    """The CA made with one passphrase, provision run with a credential holding another."""
+    base = str(tmp_path)
+    inventory = _device_fleet(base, {"ansible_connection": "local",
+                                     "ansible_python_interpreter": sys.executable})
+    root = os.path.join(base, "job")
+    credential = make_job_dir(root, collections_dir, inventory)
+    assert run_job(root, "ca.yml", credential, "ca").status == "successful"
+    wrong = inject_credential(root, {"ca_passphrase": PASSPHRASE + "-wrong"})
+    runner = run_job(root, "provision.yml", wrong, "provision")
+    assert runner.status == "failed"
+    message = _stop_reasons(root, "provision")["awx-device1"]
+    assert "the CA on awx-ca failed to issue" in message and "Nothing was installed" in message
+    assert "[check: ca_passphrase]" in message or "passphrase" in message
+    assert not os.path.exists(os.path.join(base, "device1", "cert.pem"))
+    artifacts = os.path.join(root, "artifacts")
+    assert files_containing([artifacts], PASSPHRASE) == []
 
 
 # --- configure.yml against the awx.awx modules' documentation ------------------------------
