@@ -8,6 +8,8 @@
 #   lint        ansible-lint, production profile
 #   changelog   antsibull-changelog lint
 #   docs        ansible-doc on every plugin of the installed collection
+#   awx         the AWX example project run as AWX runs a job, with ansible-runner, on local
+#               hosts (tests/awx: passphrase from a credential, idempotence, no leak, broken Python)
 #   images      podman test images, built when missing or changed (scripts/build-images.sh)
 #   molecule    molecule test --all (podman, systemd containers)
 # A failed stage does not stop the others, except that stages that need its result are skipped.
@@ -20,7 +22,7 @@ set -euo pipefail
 REPO="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 
-ALL_STAGES=(bootstrap collection unit sanity lint changelog docs images molecule)
+ALL_STAGES=(bootstrap collection unit sanity lint changelog docs awx images molecule)
 only=""
 skip=""
 while [ "$#" -gt 0 ]; do
@@ -29,7 +31,7 @@ while [ "$#" -gt 0 ]; do
         --only=*) only="${1#--only=}"; shift ;;
         --skip) skip="${2:?--skip needs a stage list}"; shift 2 ;;
         --skip=*) skip="${1#--skip=}"; shift ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (stages: ${ALL_STAGES[*]})" >&2; exit 2 ;;
     esac
 done
@@ -148,6 +150,13 @@ stage_docs() {
 }
 
 # shellcheck disable=SC2317  # called indirectly, through run_stage
+stage_awx() {
+    mkdir -p build/reports
+    # ansible-runner jobs on local hosts, from the collection artifact in build/dist
+    pytest -p no:cacheprovider -ra --junitxml="$REPO/build/reports/awx.xml" tests/awx
+}
+
+# shellcheck disable=SC2317  # called indirectly, through run_stage
 stage_molecule() {
     if ! compgen -G "molecule/*/molecule.yml" >/dev/null; then
         echo "no molecule scenarios"
@@ -186,6 +195,7 @@ run_stage sanity bootstrap,collection bash scripts/sanity.sh --skip-lint
 run_stage lint bootstrap bash scripts/sanity.sh --skip-ansible-test
 run_stage changelog bootstrap stage_changelog
 run_stage docs bootstrap,collection stage_docs
+run_stage awx bootstrap,collection stage_awx
 run_stage images bootstrap bash scripts/build-images.sh
 run_stage molecule bootstrap,collection,images stage_molecule
 
