@@ -328,6 +328,42 @@ def test_a_wrong_passphrase_stops_the_devices_and_is_not_shown(tmp_path, collect
     assert files_containing([artifacts], PASSPHRASE) == []
 
 
+@pytest.mark.parametrize("ca_name, ca_vars, expected", [
+    ("localhost", {"ansible_connection": "local"}, "successful"),  # the control node as the CA
+    ("awx-ca", {"ansible_connection": "local"}, "successful"),  # a local alias is the control node too
+    ("localhost", {"ansible_connection": "local", "ansible_python_interpreter": "BROKEN"}, "failed"),
+])
+def test_a_ca_on_the_control_node_runs_the_controllers_python(tmp_path, collections_dir, ca_name,
+                                                              ca_vars, expected):
+    """interpreter_python broken (as a broken shim that discovery finds would be): a CA host that is
+    the control node and names no interpreter runs ca and provision with ansible_playbook_python;
+    one whose inventory names the broken one is taken at its word, and fails naming it."""
+    base = str(tmp_path)
+    broken = _broken_interpreter(base, leak=False)
+    ca_vars = dict((k, broken if v == "BROKEN" else v) for k, v in ca_vars.items())
+    inventory = _device_fleet(base, ca_vars)
+    inventory["all"]["children"]["iot_ca"] = {"hosts": {ca_name: ca_vars}}
+    root = os.path.join(base, "job")
+    credential = make_job_dir(root, collections_dir, inventory)
+    envvars = os.path.join(root, "env", "envvars")
+    with open(envvars) as handle:
+        env = yaml.safe_load(handle)
+    env["ANSIBLE_PYTHON_INTERPRETER"] = broken  # every host that names none would use it
+    with open(envvars, "w") as handle:
+        yaml.safe_dump(env, handle)
+    results = [run_job(root, playbook, credential, ident)
+               for ident, playbook in (("ca", "ca.yml"), ("provision", "provision.yml"))]
+    if expected == "successful":
+        assert [r.status for r in results] == ["successful", "successful"]
+        assert os.path.isfile(os.path.join(base, "device1", "cert.pem"))
+    else:
+        assert results[0].status == "failed"
+        message = [event["event_data"]["res"]["msg"] for event in events(root, "ca")
+                   if event.get("event") == "runner_on_failed"
+                   and event["event_data"].get("task") == CA_REPORT_TASK][0]
+        assert broken in message and "ansible_python_interpreter" in message
+
+
 # --- configure.yml against the awx.awx modules' documentation ------------------------------
 
 def test_every_awx_argument_is_an_option_of_its_module():
