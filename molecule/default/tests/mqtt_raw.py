@@ -250,7 +250,8 @@ if __name__ == "__main__":
     subscribe(session, topic)
     publish(session, topic, sys.argv[2])
     got = messages(session, 3)
+    version = session.version()
     disconnect(session)
     if got != [(topic, sys.argv[2])]:
         sys.exit("published %r to %s and got back %r" % (sys.argv[2], topic, got))
-    print(session.version())
+    print(version)
