@@ -15,6 +15,8 @@ from cryptography import x509
 EPHEMERAL = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
 CA_DIR = os.path.join(EPHEMERAL, "ca")
 INVENTORY = os.path.join(EPHEMERAL, "inventory")
+# mosquitto_pub without the device's ready options (~/.config/mosquitto_pub)
+NO_CONFIG = "XDG_CONFIG_HOME=/nonexistent HOME=/nonexistent "
 MQTT_RAW = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "default", "tests",
                         "mqtt_raw.py")
 
@@ -189,3 +191,23 @@ def test_5_decommissioned_device_keeps_no_key():
     assert {status for _s, status, _r in _ledger("rev-device2")} == {"revoked"}
     rc, got = _publish_received("rev-device1", "after-decommission")
     assert rc == 0 and "after-decommission" in got
+
+
+def test_6_after_a_rotation_the_replaced_pair_is_refused():
+    """rotate.yml renews rev-device1 (forced); the certificate it replaced goes on the CRL as
+    superseded once the new pair is proven, and the broker (which enforces a CRL) refuses the
+    previous pair while the new one works."""
+    device = _host("rev-device1")
+    identity = "/etc/iotsec-tls/identity"
+    before = device.check_output("readlink -f %s/current" % identity)
+    _playbook("iotsec.tls.rotate", '{"iotsec_tls_identity_hosts": "rev-device1"}', "device_identity_force=true")
+    assert device.check_output("readlink -f %s/previous" % identity) == before
+    old_serial = device.check_output("openssl x509 -in %s/cert.pem -noout -serial" % before).split("=")[1]
+    assert ("revoked", "superseded") in [(status, reason) for serial, status, reason in _ledger("rev-device1")
+                                         if serial.upper() == old_serial.upper()]
+    base = ("mosquitto_pub -h rev-broker.dns.podman -p 8883 --cafile /etc/iotsec-tls/fleet-ca.pem "
+            "-t devices/rev-device1/t -m %s --cert {0}/fullchain.pem --key {0}/key.pem")
+    old = device.run(NO_CONFIG + (base % "old-pair").format(before))
+    assert old.rc != 0, old.stdout + old.stderr
+    rc, got = _publish_received("rev-device1", "new-pair")
+    assert rc == 0 and "new-pair" in got
