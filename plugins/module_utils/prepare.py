@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, iotsec.tls contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The key a host's next CSR carries: chosen, made if needed, and the CSR signed by it.
 
 Shared by iotsec.tls.identity_key (key and CSR only) and iotsec.tls.certificate_status with

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, iotsec.tls contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The summary of a run of the device_identity role, from what its tasks registered on each host.
 
 Used by the filter iotsec.tls.identity_summary (summary.yml of the role): one pass over the hosts'

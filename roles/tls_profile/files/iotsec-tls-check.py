@@ -1,5 +1,6 @@
 # Copyright (c) 2026, iotsec.tls contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Check a candidate configuration file before it replaces the one in service.
 
 Installed on brokers and devices by iotsec.tls.tls_profile; the roles call it from the
