@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Static checks: `ansible-test sanity` on the collection copy made by
 # scripts/collection-install.sh (build/ansible_collections/iotsec/tls), then ansible-lint
-# (production profile, .ansible-lint) from the repo root.
+# (production profile, .ansible-lint) from the repo root. Both need the working tree installed
+# as the collection (ansible-lint resolves iotsec.tls.* through build/collections), so this
+# runs scripts/collection-install.sh first, unless --no-install says that has just been done
+# (scripts/test.sh, after its collection stage).
 # Offline: ansible-test creates a virtual environment per sanity test and bootstraps pip in it
 # with the stand-in that scripts/bootstrap.sh puts in ~/.ansible/test/cache (the host it would
 # download get-pip.py from is unreachable); the tests' own requirements come from PyPI.
-# Usage: scripts/sanity.sh [--skip-ansible-test|--skip-lint] [extra ansible-test args...]
+# Usage: scripts/sanity.sh [--skip-ansible-test|--skip-lint] [--no-install] [extra ansible-test args...]
 set -euo pipefail
 
 REPO="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,17 +18,23 @@ COPY="$REPO/build/ansible_collections/iotsec/tls"
 
 run_ansible_test=1
 run_lint=1
+install=1
 extra=()
 for arg in "$@"; do
     case "$arg" in
         --skip-ansible-test) run_ansible_test=0 ;;
         --skip-lint) run_lint=0 ;;
+        --no-install) install=0 ;;
         *) extra+=("$arg") ;;
     esac
 done
 
 log() { printf '[sanity] %s\n' "$*" >&2; }
 rc=0
+
+if [ "$install" = 1 ]; then
+    bash "$REPO/scripts/collection-install.sh"
+fi
 
 if [ "$run_ansible_test" = 1 ]; then
     if [ ! -d "$COPY" ]; then

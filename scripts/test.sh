@@ -191,8 +191,8 @@ fi
 run_stage bootstrap "" bash scripts/bootstrap.sh
 run_stage collection bootstrap bash scripts/collection-install.sh
 run_stage unit bootstrap,collection stage_unit
-run_stage sanity bootstrap,collection bash scripts/sanity.sh --skip-lint
-run_stage lint bootstrap bash scripts/sanity.sh --skip-ansible-test
+run_stage sanity bootstrap,collection bash scripts/sanity.sh --no-install --skip-lint
+run_stage lint bootstrap,collection bash scripts/sanity.sh --no-install --skip-ansible-test
 run_stage changelog bootstrap stage_changelog
 run_stage docs bootstrap,collection stage_docs
 run_stage awx bootstrap,collection stage_awx
