@@ -8,6 +8,8 @@
 #   lint        ansible-lint, production profile
 #   changelog   antsibull-changelog lint
 #   docs        ansible-doc on every plugin of the installed collection
+#   publish     what Galaxy and ansible-builder say (scripts/publish-check.sh, own venv): tarball
+#               links, galaxy-importer with no error or warning, antsibull-docs lint, EE requirements
 #   awx         the AWX example project run as AWX runs a job, with ansible-runner, on local
 #               hosts (tests/awx: passphrase from a credential, idempotence, no leak, broken Python)
 #   images      podman test images, built when missing or changed (scripts/build-images.sh)
@@ -22,7 +24,7 @@ set -euo pipefail
 REPO="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 
-ALL_STAGES=(bootstrap collection unit sanity lint changelog docs awx images molecule)
+ALL_STAGES=(bootstrap collection unit sanity lint changelog docs publish awx images molecule)
 only=""
 skip=""
 while [ "$#" -gt 0 ]; do
@@ -31,7 +33,7 @@ while [ "$#" -gt 0 ]; do
         --only=*) only="${1#--only=}"; shift ;;
         --skip) skip="${2:?--skip needs a stage list}"; shift 2 ;;
         --skip=*) skip="${1#--skip=}"; shift ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (stages: ${ALL_STAGES[*]})" >&2; exit 2 ;;
     esac
 done
@@ -195,6 +197,7 @@ run_stage sanity bootstrap,collection bash scripts/sanity.sh --no-install --skip
 run_stage lint bootstrap,collection bash scripts/sanity.sh --no-install --skip-ansible-test
 run_stage changelog bootstrap stage_changelog
 run_stage docs bootstrap,collection stage_docs
+run_stage publish bootstrap,collection bash scripts/publish-check.sh
 run_stage awx bootstrap,collection stage_awx
 run_stage images bootstrap bash scripts/build-images.sh
 run_stage molecule bootstrap,collection,images stage_molecule
