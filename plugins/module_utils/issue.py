@@ -56,6 +56,11 @@ def prepare(request, policy, ca_key_hashes=()):
         raise PKIError("profile", "unknown profile %r" % (profile,),
                        "use one of %s" % ", ".join(sorted(PROFILES)))
     dns, ips = normalize_sans(request.get("dns_names") or [], request.get("ip_addresses") or [])
+    if profile == "broker" and not dns and not ips:
+        raise PKIError("name", "broker %s would get no DNS name or IP address that its clients could verify "
+                       "(its id %r is no DNS name)" % (host, common_name),
+                       "give the broker a DNS name: an inventory name of letters, digits and hyphens, "
+                       "iotsec_tls_domain, or device_identity_dns_names / device_identity_ip_addresses")
     lifetime = check_lifetime(request.get("lifetime") or "7d", policy)
     csr = load_csr(request.get("csr") or "")
     public_key = check_csr(csr, policy)

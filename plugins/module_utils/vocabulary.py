@@ -96,10 +96,12 @@ def check_domain(domain):
     """The fleet domain (iotsec_tls_domain), normalised; PKIError(check='domain') if it is no
     DNS name."""
     text = str(domain).strip().rstrip(".").lower()
-    if not is_domain_name(text):
+    # 190 leaves room for a label of 63 and the dot within the 253 of a DNS name
+    if not is_domain_name(text) or len(text) > 189:
         raise PKIError("domain", "the fleet domain %r is not a DNS name" % (domain,),
-                       "set iotsec_tls_domain to dot-separated labels of letters, digits and "
-                       "hyphens, e.g. fleet.example (or leave it unset)")
+                       "set iotsec_tls_domain (or device_identity_domain) to dot-separated labels "
+                       "of letters, digits and hyphens, e.g. fleet.example, of at most 189 "
+                       "characters (or leave it unset)")
     return text
 
 
@@ -115,6 +117,7 @@ def default_dns_names(identity, domain=None, profile="device"):
       pkix.invalid_domain_name_syntax; a fleet domain avoids that);
     - anything else (an id with '_' or ':', which no DNS name holds): none.
     """
+    domain = check_domain(domain) if domain else None  # a bad domain is an error on every host
     text = str(identity).strip().rstrip(".").lower()
     try:
         return [str(ipaddress.ip_address(text))]
@@ -125,7 +128,7 @@ def default_dns_names(identity, domain=None, profile="device"):
     if not is_domain_name(text):
         return []
     if domain:
-        return ["%s.%s" % (text, check_domain(domain))]
+        return ["%s.%s" % (text, domain)]
     return [text] if profile == "broker" else []
 
 

@@ -83,8 +83,9 @@ revoked:
   returned: always
 common_names:
   description:
-    - The identities (subject CNs, which brokers use as MQTT user names and client ids) of every certificate
-      this call covers, revoked now or before. C(revoke.yml) ends their live connections on the brokers.
+    - The identities (subject CNs, which brokers use as MQTT user names and client ids) of the certificates this
+      call selected (for O(hosts), their unexpired certificates not revoked before; for O(serials), those). C(revoke.yml)
+      ends their live connections on the brokers.
   type: list
   elements: str
   returned: success

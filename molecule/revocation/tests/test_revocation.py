@@ -101,6 +101,7 @@ def _start_echo_loop(device):
     """mqtt_raw.py's echo loop on the device, in the background: one connection with the
     device's identity (mqtt.env), a message every 0.2 s, each read back; see mqtt_raw.echo_loop."""
     subprocess.run(["podman", "cp", MQTT_RAW, device + ":/tmp/mqtt_raw.py"], check=True)
+    _host(device).run_expect([0], "rm -f /tmp/echo.log /tmp/echo.log.stop")
     subprocess.run(["podman", "exec", "-d", device, "python3", "/tmp/mqtt_raw.py",
                     "/etc/iotsec-tls/mqtt.env", "--echo-loop", "120", "/tmp/echo.log"], check=True)
 
@@ -134,6 +135,8 @@ def test_2b_a_connected_device_is_cut_off_when_revoked_and_the_others_stay_conne
     last_echo = max(float(entry[2]) for entry in victim if entry[0] == "echo")
     after = victim[kinds.index("closed") + 1:]
     assert after and all(entry[0] == "refused" for entry in after), after
+    # refused by the CRL, in the handshake (not a broker that was down)
+    assert all("REVOKED" in entry[2].upper() for entry in after), after[:3]
     assert start < closed_at <= end, (start, closed_at, end)
     assert last_echo <= closed_at
     # the bystander: one connection from before the revocation to after it, never closed
@@ -207,6 +210,9 @@ def test_6_after_a_rotation_the_replaced_pair_is_refused():
                                          if serial.upper() == old_serial.upper()]
     base = ("mosquitto_pub -h rev-broker.dns.podman -p 8883 --cafile /etc/iotsec-tls/fleet-ca.pem "
             "-t devices/rev-device1/t -m %s --cert {0}/fullchain.pem --key {0}/key.pem")
+    current = device.check_output("readlink -f %s/current" % identity)
+    control = device.run(NO_CONFIG + (base % "control").format(current))
+    assert control.rc == 0, control.stdout + control.stderr  # the same command, with the new pair
     old = device.run(NO_CONFIG + (base % "old-pair").format(before))
     assert old.rc != 0, old.stdout + old.stderr
     rc, got = _publish_received("rev-device1", "new-pair")

@@ -52,7 +52,8 @@ def test_default_dns_names(identity, domain, profile, names):
 
 @pytest.mark.parametrize("domain", ["../etc", "fleet..example", "-fleet.example", "fleet_x.example",
                                     "fleet example", "fleet.example/x", "*.example", "",
-                                    "a" * 250 + ".example", "fleet.\u0435xample"])
+                                    "a" * 250 + ".example", "a" * 60 + "." + "b" * 60 + "." + "c" * 60 + ".example",
+                                    "fleet.\u0435xample"])
 def test_a_domain_that_is_no_dns_name_is_refused(domain):
     with pytest.raises(PKIError) as info:
         check_domain(domain)
@@ -116,3 +117,21 @@ def test_a_single_label_broker_is_issued_with_a_warning_and_the_one_finding(ca, 
     assert len(result["warnings"]) == 1 and "iotsec_tls_domain" in result["warnings"][0]
     codes = [code for _severity, code, _msg in pkix_lint(pki.load(result["certificate"]))]
     assert codes == ["pkix.invalid_domain_name_syntax"]
+
+
+def test_a_bad_domain_is_refused_for_every_host_not_only_single_labels():
+    for identity in ("broker1.example.net", "192.0.2.10", "sensor_01", "sensor-0001"):
+        with pytest.raises(PKIError) as info:
+            default_dns_names(identity, "../etc", "device")
+        assert info.value.check == "domain"
+
+
+def test_a_broker_with_no_verifiable_name_is_refused(ca, ledger, pki):
+    request = pki.request("b_2", pki.new_key(), profile="broker",
+                          dns_names=default_dns_names("b_2", None, "broker"))
+    result = pki.issue(ca, ledger, [request])["b_2"]
+    assert not result["ok"] and result["error"]["check"] == "name", result
+    assert "device_identity_dns_names" in result["error"]["hint"]
+    # a device needs none: its CN is its identity
+    device = pki.issue(ca, ledger, [pki.request("d_2", pki.new_key())])["d_2"]
+    assert device["ok"], device
