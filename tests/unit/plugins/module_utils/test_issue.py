@@ -469,7 +469,7 @@ def test_all_refusals_in_one_batch(ca_dir, ledger, pki, rsa2048_key):
         pki.request("twin-a", twin),
         pki.request("twin-b", twin),
         pki.request("ok-1", pki.new_key(), dns_names=["ok-1.example"]),
-        pki.request("ok-2", pki.new_key("ed25519"), profile="broker", lifetime="10m"),
+        pki.request("ok-2", pki.new_key("ed25519"), profile="broker", dns_names=["ok-2.example"], lifetime="10m"),
     ]
     results = issue_batch(ca, ledger, requests)
     expected = {"parse": "csr_parse", "rsa": "key_policy", "p384": "key_policy",
