@@ -242,8 +242,8 @@ connections="$(monitor_connections)"
 [ "$connections" = 1 ] || fail "the subscriber connected $connections times (it lost its connection)"
 echo "  the subscriber connected once and stayed connected through the rotation"
 echo "  the ledger (${IOTSEC_TLS_DEMO_DIR#"$REPO"/}/ca/ledger.sqlite3): every certificate issued, by status"
-sqlite3 -readonly -separator ' ' "$IOTSEC_TLS_DEMO_DIR/ca/ledger.sqlite3" \
-    "SELECT count(*), status, coalesce('(' || revocation_reason || ')', '') FROM certificates
+sqlite3 -readonly "$IOTSEC_TLS_DEMO_DIR/ca/ledger.sqlite3" \
+    "SELECT count(*) || ' ' || status || coalesce(' (' || revocation_reason || ')', '') FROM certificates
      GROUP BY status, revocation_reason ORDER BY status DESC;
      SELECT 'CRL number ' || number || ', next update ' || next_update FROM crl" | sed 's/^/    /'
 monitor_stop
