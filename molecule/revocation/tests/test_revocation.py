@@ -135,8 +135,12 @@ def test_2b_a_connected_device_is_cut_off_when_revoked_and_the_others_stay_conne
     last_echo = max(float(entry[2]) for entry in victim if entry[0] == "echo")
     after = victim[kinds.index("closed") + 1:]
     assert after and all(entry[0] == "refused" for entry in after), after
-    # refused by the CRL, in the handshake (not a broker that was down)
-    assert all("REVOKED" in entry[2].upper() for entry in after), after[:3]
+    # refused by the broker in the handshake: the CRL's alert, or under TLS 1.3 the connection
+    # closed before the client read it (EOF); never a broker that was not listening
+    reasons = [entry[2] for entry in after]
+    assert any("CERTIFICATE_REVOKED" in reason for reason in reasons), reasons[:3]
+    assert all("CERTIFICATE_REVOKED" in reason or "EOF occurred" in reason for reason in reasons), \
+        [reason for reason in reasons if "CERTIFICATE_REVOKED" not in reason][:3]
     assert start < closed_at <= end, (start, closed_at, end)
     assert last_echo <= closed_at
     # the bystander: one connection from before the revocation to after it, never closed
