@@ -12,9 +12,10 @@ class ModuleDocFragment(object):
 
     DOCUMENTATION = r"""
 options:
-  backend:
+  key_backend:
     description:
       - Where the host's private key lives.
+      - The alias O(backend) is deprecated and will be removed in version 1.0.0.
       - V(file) keeps an unencrypted PEM file protected by owner and mode.
       - V(tpm) keeps the key inside a TPM 2.0; the host has only its TSS2 key blob
         (C(-----BEGIN TSS2 PRIVATE KEY-----)), which no other TPM can load. The key is used through
@@ -23,9 +24,10 @@ options:
     type: str
     default: file
     choices: [file, tpm]
+    aliases: [backend]
   tpm_tcti:
     description:
-      - With O(backend=tpm), the TCTI through which the tpm2 provider reaches the TPM (it is given to
+      - With O(key_backend=tpm), the TCTI through which the tpm2 provider reaches the TPM (it is given to
         C(openssl) as C(TPM2OPENSSL_TCTI)), for example V(device:/dev/tpmrm0) (the kernel's resource
         manager) or V(tabrmd:bus_type=system) (tpm2-abrmd). The P(iotsec.tls.tpm#role) role sets the fact
         C(tpm_client_tcti) to the right one.
@@ -33,5 +35,5 @@ options:
         default search order.
     type: str
 requirements:
-  - With O(backend=tpm), C(openssl) 3 and the tpm2-openssl provider on the host (the P(iotsec.tls.tpm#role) role installs them).
+  - With O(key_backend=tpm), C(openssl) 3 and the tpm2-openssl provider on the host (the P(iotsec.tls.tpm#role) role installs them).
 """

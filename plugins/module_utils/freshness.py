@@ -158,6 +158,7 @@ def read_generation(generation_dir):
 
 
 def memo_inputs(files, backend_name):
+    """What a memo is kept under: the SHA-256 of each file's bytes, and the key backend."""
     inputs = dict((name, sha256_hex(data)) for name, data in files.items())
     inputs["backend"] = backend_name
     return inputs
@@ -168,14 +169,15 @@ def memo_text(facts, inputs):
                       sort_keys=True, indent=1) + "\n"
 
 
-def load_memo(generation_dir, inputs):
-    """The facts the memo holds for exactly these inputs, or None."""
+def load_memo(generation_dir, files, backend_name):
+    """The facts the memo holds for exactly these files (read_generation()) and backend, or None."""
     try:
         with open(os.path.join(generation_dir, MEMO_NAME), "r") as handle:
             memo = json.load(handle)
     except (IOError, OSError, ValueError):
         return None
-    if not isinstance(memo, dict) or memo.get("format") != MEMO_FORMAT or memo.get("inputs") != inputs:
+    if not isinstance(memo, dict) or memo.get("format") != MEMO_FORMAT or \
+            memo.get("inputs") != memo_inputs(files, backend_name):
         return None
     facts = memo.get("facts")
     return facts if isinstance(facts, dict) else None
@@ -191,7 +193,7 @@ def status_from_memo(path, expected, now=None):
     except OSError:
         return None
     files = read_generation(generation_dir)
-    facts = load_memo(generation_dir, memo_inputs(files, "file")) if files is not None else None
+    facts = load_memo(generation_dir, files, "file") if files is not None else None
     if facts is None:
         return None
     try:
@@ -202,11 +204,14 @@ def status_from_memo(path, expected, now=None):
         return None
 
 
-def write_memo(generation_dir, facts, inputs):
-    """Record facts for inputs in generation_dir (mode 0600, atomically); False when it cannot
-    be written (a read-only or foreign directory): the memo is only ever a shortcut."""
+def write_memo(generation_dir, facts, files, backend_name):
+    """Record facts for these files (read_generation()) and backend in generation_dir (mode 0600,
+    atomically); False when it cannot be written (a read-only or foreign directory): the memo is
+    only ever a shortcut, so no caller fails for it. The one writer of a memo: the status check
+    and the installation both come here."""
     try:
-        write_atomic(os.path.join(generation_dir, MEMO_NAME), memo_text(facts, inputs), mode=0o600)
+        write_atomic(os.path.join(generation_dir, MEMO_NAME),
+                     memo_text(facts, memo_inputs(files, backend_name)), mode=0o600)
     except (IOError, OSError):
         return False
     return True

@@ -17,11 +17,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import collections
 import errno
 import grp
 import os
 import pwd
 import tempfile
+
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import PKIError
 
 # Directories made above the one asked for (/etc/iotsec-tls above the identity directory,
 # /var/lib/iotsec-tls above the CA directory): readable and searchable by everyone, writable by
@@ -120,6 +123,19 @@ def make_dirs(path, mode, parent_mode=PARENT_DIR_MODE):
         os.chmod(directory, wanted)
 
 
+def fix_file(path, mode, uid=-1, gid=-1):
+    """Give an existing file or directory mode and ownership (-1: keep). Return True if changed."""
+    changed = False
+    st = os.stat(path)
+    if (st.st_mode & 0o7777) != mode:
+        os.chmod(path, mode)
+        changed = True
+    if (uid != -1 and st.st_uid != uid) or (gid != -1 and st.st_gid != gid):
+        os.chown(path, uid, gid)
+        changed = True
+    return changed
+
+
 def ensure_dir(path, mode, uid=-1, gid=-1):
     """Create path (and parents, PARENT_DIR_MODE) if missing; set mode and ownership.
     Return True if changed."""
@@ -127,27 +143,7 @@ def ensure_dir(path, mode, uid=-1, gid=-1):
     if not os.path.isdir(path):
         make_dirs(path, mode)
         changed = True
-    st = os.stat(path)
-    if (st.st_mode & 0o7777) != mode:
-        os.chmod(path, mode)
-        changed = True
-    if (uid != -1 and st.st_uid != uid) or (gid != -1 and st.st_gid != gid):
-        os.chown(path, uid, gid)
-        changed = True
-    return changed
-
-
-def fix_file(path, mode, uid=-1, gid=-1):
-    """Set mode and ownership of an existing file. Return True if changed."""
-    changed = False
-    st = os.stat(path)
-    if (st.st_mode & 0o7777) != mode:
-        os.chmod(path, mode)
-        changed = True
-    if (uid != -1 and st.st_uid != uid) or (gid != -1 and st.st_gid != gid):
-        os.chown(path, uid, gid)
-        changed = True
-    return changed
+    return fix_file(path, mode, uid, gid) or changed
 
 
 def symlink_atomic(target, link):
@@ -174,24 +170,27 @@ def read_file(path):
         raise
 
 
-class KeyParameterError(ValueError):
-    """Owner, group or modes that cannot be used: nothing was changed."""
-
-    def __init__(self, message, check="parameters", hint=None):
-        super(KeyParameterError, self).__init__(message)
-        self.check = check
-        self.hint = hint
+# Owner, group and modes of a host's key and identity directory, resolved on the host.
+KeySettings = collections.namedtuple("KeySettings", ["uid", "gid", "key_mode", "dir_mode"])
+KeySettings.__new__.__defaults__ = (-1, -1, 0o600, 0o755)
 
 
-def key_settings(owner, group, mode, dir_mode):
-    """(uid, gid, key_mode, dir_mode) from module parameters, refusing a world-readable key."""
+def check_key_mode(key_mode):
+    """Refuse a private key mode that gives other users any access."""
+    if key_mode & 0o007:
+        raise PKIError("key_mode", "key mode %04o gives other users access to the private key; nothing was changed"
+                       % key_mode, "use 0600, or 0640 with a service group")
+
+
+def key_settings(owner, group, key_mode, dir_mode=None):
+    """KeySettings from module parameters; PKIError for a user or group that does not exist, a
+    mode that is no octal number, or a key mode that other users could read."""
     try:
         uid, gid = resolve_owner(owner, group)
-        key_mode = parse_mode(mode, 0o640 if group else 0o600)
+        mode = parse_mode(key_mode, 0o640 if group else 0o600)
         dmode = parse_mode(dir_mode, 0o755)
     except ValueError as exc:
-        raise KeyParameterError("%s; nothing was changed" % exc)
-    if key_mode & 0o007:
-        raise KeyParameterError("key mode %o gives other users access to the private key" % key_mode,
-                                check="key_mode", hint="use 0600, or 0640 with a service group")
-    return uid, gid if group else -1, key_mode, dmode
+        raise PKIError("parameters", "%s; nothing was changed" % exc,
+                       "give an existing user and group, and modes as octal numbers (0600)")
+    check_key_mode(mode)
+    return KeySettings(uid, gid if group else -1, mode, dmode)

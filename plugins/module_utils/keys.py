@@ -13,12 +13,13 @@ made it. The TPM backend drives `openssl` with the tpm2-openssl provider (Debian
 tpm2-openssl), through the TCTI the `iotsec.tls.tpm` role configures.
 """
 
-from __future__ import absolute_import, division, print_function
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
 import os
 import subprocess
+from typing import Any, Protocol
 
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import describe_public_key, spki_sha256
 from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import write_atomic
@@ -54,10 +55,35 @@ def build_csr(private_key, common_name):
     return builder.sign(private_key, algorithm)
 
 
+class KeyBackend(Protocol):
+    """What IdentityStore needs of a key backend. No method returns private key material."""
+
+    name: str
+    # Whether the status check may keep a memo of its facts (freshness.py): only where the bytes
+    # of the key file tell everything the full check would find out about the key.
+    keeps_memo: bool
+
+    def exists(self, path: str) -> bool:
+        """Whether a key is stored at path."""
+
+    def create(self, path: str, key_type: str, mode: int, uid: int = -1, gid: int = -1) -> None:
+        """Make a new key of key_type at path, with mode and owner from its first byte."""
+
+    def public_key(self, path: str) -> Any:
+        """The public key of the key at path (a cryptography public key); PKIError if unreadable."""
+
+    def csr(self, path: str, common_name: str) -> Any:
+        """A CSR for common_name signed by the key at path (a cryptography CSR)."""
+
+    def key_type(self, path: str) -> str:
+        """The key's type in the collection's vocabulary (ecdsa-p256, ...)."""
+
+
 class FileKeyBackend(object):
     """Private key in a PEM file on the host, readable only by its owner (and group)."""
 
     name = "file"
+    keeps_memo = True
 
     def __init__(self, **_options):
         pass
@@ -156,6 +182,9 @@ class TpmKeyBackend(object):
     """
 
     name = "tpm"
+    # The full check also proves that the TPM can still load the key, which no hash of the blob
+    # can tell.
+    keeps_memo = False
 
     def __init__(self, tcti=None, runner=None, openssl="openssl", **_options):
         self.tcti = tcti or None
@@ -236,7 +265,7 @@ class TpmKeyBackend(object):
 BACKENDS = {"file": FileKeyBackend, "tpm": TpmKeyBackend}
 
 
-def get_backend(name, **options):
+def get_backend(name: str, **options: Any) -> KeyBackend:
     """The backend called name; options (tcti, runner) go to backends that use them."""
     try:
         return BACKENDS[name](**options)

@@ -23,7 +23,8 @@ import ssl
 import subprocess
 import tempfile
 
-from ansible_collections.iotsec.tls.plugins.module_utils.crypto import PKIError, load_certificates, cert_sha256
+from ansible_collections.iotsec.tls.plugins.module_utils.crypto import cert_sha256, load_certificates
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import PKIError
 from ansible_collections.iotsec.tls.plugins.module_utils.keys import openssl_tpm_args, tpm_env
 
 

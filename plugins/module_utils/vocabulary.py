@@ -29,6 +29,7 @@ PROFILES = {
 }
 
 # tpm2-openssl 1.1 (Debian 12) makes ECDSA P-256 keys; the collection offers only those.
+KEY_BACKENDS = ("file", "tpm")  # where a host's private key lives (keys.py)
 TPM_KEY_TYPES = ("ecdsa-p256",)
 TPM_MAX_LIFETIME = 90 * 86400  # the modern profile's certificate lifetime cap
 

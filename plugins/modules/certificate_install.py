@@ -13,7 +13,7 @@ module: certificate_install
 short_description: Install a certificate and chain beside the host's key, atomically
 version_added: 0.1.0
 description:
-  - Checks that O(certificate) chains through O(chain) to a self-signed root (optionally a pinned
+  - Checks that O(certificate) chains through O(ca_chain) to a self-signed root (optionally a pinned
     one) and that its public key matches the pending key made by M(iotsec.tls.identity_key) or the
     key in service. Then writes key, certificate, chain and full chain into a new generation
     directory and makes it current with one atomic rename of the C(current) symlink. The pair in
@@ -25,10 +25,10 @@ description:
     O(failed_sha256) is the one in service (so that repeating the call changes nothing). Rotation
     does this when the service that uses the new pair fails to reload or to complete a handshake.
   - With O(state=absent) (decommissioning), every private key in the identity directory is
-    overwritten, then the directory is removed. For O(backend=tpm) the files are TSS2 key blobs;
+    overwritten, then the directory is removed. For O(key_backend=tpm) the files are TSS2 key blobs;
     the collection never makes TPM keys persistent, so overwriting the blobs destroys the keys
     (there is nothing to evict from the TPM).
-  - With O(backend=tpm), the certificate is matched against the key's public key as the TPM reads it
+  - With O(key_backend=tpm), the certificate is matched against the key's public key as the TPM reads it
     from the blob.
   - Overlapping runs on one host take turns on a lock in the identity directory.
 author: iotsec.tls contributors (@iotsec)
@@ -57,14 +57,17 @@ options:
   certificate:
     description: The certificate to install (PEM). Required with O(state=present).
     type: str
-  chain:
-    description: The CA chain (PEM), issuing CA first, root last. Required with O(state=present).
+  ca_chain:
+    description:
+      - The CA chain (PEM), issuing CA first, root last. Required with O(state=present).
+      - The alias O(chain) is deprecated and will be removed in version 1.0.0.
     type: str
+    aliases: [chain]
   failed_sha256:
     description: With O(state=rolled_back), the SHA-256 fingerprint of the certificate to take out of service.
     type: str
   root_sha256:
-    description: SHA-256 fingerprint (hex) the root of O(chain) must have (pins the fleet CA).
+    description: SHA-256 fingerprint (hex) the root of O(ca_chain) must have (pins the fleet CA).
     type: str
   owner:
     description: Owner of the installed files.
@@ -74,8 +77,12 @@ options:
     description: Group of the installed files (the key becomes readable by this group).
     type: str
   key_mode:
-    description: Mode of the key file. Default V(0600), or V(0640) when O(group) is set.
+    description:
+      - Mode of the key file. Default V(0600), or V(0640) when O(group) is set. A mode that gives
+        other users any access is refused, and nothing is changed.
+      - The alias O(mode) is deprecated and will be removed in version 1.0.0.
     type: raw
+    aliases: [mode]
 """
 
 EXAMPLES = r"""
@@ -83,7 +90,7 @@ EXAMPLES = r"""
   iotsec.tls.certificate_install:
     path: /etc/iotsec-tls/identity
     certificate: "{{ issued.certificate }}"
-    chain: "{{ issued.chain }}"
+    ca_chain: "{{ issued.chain }}"
     root_sha256: "{{ fleet_ca.root_sha256 }}"
   notify: iotsec.tls identity changed
 
@@ -130,121 +137,79 @@ previous_generation:
   returned: changed and not check mode
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.iotsec.tls.plugins.module_utils.common import fail_pki, require_cryptography
-from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
-    PKIError,
-    cert_sha256,
-    cert_summary,
-    load_certificate,
-    load_certificates,
-    verify_chain,
-)
-from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import parse_mode, resolve_owner
+from ansible_collections.iotsec.tls.plugins.module_utils.crypto import cert_summary, load_certificate, load_certificates
+from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import key_settings
+from ansible_collections.iotsec.tls.plugins.module_utils.hostspec import KEY_BACKEND, KEY_OWNER, host_spec, renamed
 from ansible_collections.iotsec.tls.plugins.module_utils.keys import get_backend
-from ansible_collections.iotsec.tls.plugins.module_utils.status import pair_facts
-from ansible_collections.iotsec.tls.plugins.module_utils.store import IdentityStore, generation_name
+from ansible_collections.iotsec.tls.plugins.module_utils.store import IdentityStore
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import PKIError
+
+DESCRIBED = ("subject", "serial", "sha256", "not_before", "not_after", "dns_names", "ip_addresses",
+             "extended_key_usage", "public_key_sha256")
 
 
 def _describe(summary):
     if summary is None:
         return "(no certificate)\n"
-    return "".join("%s: %s\n" % (k, summary[k]) for k in (
-        "subject", "serial", "sha256", "not_before", "not_after", "dns_names", "ip_addresses",
-        "extended_key_usage", "public_key_sha256"))
+    return "".join("%s: %s\n" % (k, summary[k]) for k in DESCRIBED)
 
 
-def rollback(module, store, failed_sha256):
-    try:
-        with store.lock():
-            if store.link_target("current") != generation_name(failed_sha256):
-                module.exit_json(changed=False, rolled_back=False)
-            if module.check_mode:
-                module.exit_json(changed=True, rolled_back=True)
-            generation = store.rollback(failed_sha256)
-    except PKIError as exc:
-        fail_pki(module, exc)
-    except (IOError, OSError) as exc:
-        module.fail_json(msg="cannot roll back in %s: %s" % (store.path, exc), check="rollback")
-    module.exit_json(changed=True, rolled_back=True, generation=generation)
+def _present(module, store):
+    p = module.params
+    settings = key_settings(p["owner"], p["group"], p["key_mode"])
+    cert = load_certificate(p["certificate"], "certificate")
+    outcome = store.install(cert, load_certificates(p["ca_chain"], "ca_chain"), settings,
+                            root_sha256=p["root_sha256"], check_mode=module.check_mode)
+    summary = cert_summary(cert)
+    result = dict(changed=outcome["changed"], sha256=summary["sha256"], serial=summary["serial"],
+                  subject=summary["subject"], not_after=summary["not_after"])
+    if outcome["changed"] and module._diff:
+        result["diff"] = dict(before=_describe(outcome["before"]), after=_describe(summary),
+                              before_header="%s/current" % p["path"], after_header="%s/current" % p["path"])
+    if outcome["changed"] and not module.check_mode:
+        result.update(generation=outcome["generation"], previous_generation=outcome["previous_generation"])
+    return result
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=host_spec(
+            KEY_BACKEND, KEY_OWNER,
             path=dict(type="path", required=True),
             state=dict(type="str", default="present", choices=["present", "rolled_back", "absent"]),
             certificate=dict(type="str"),
-            chain=dict(type="str"),
+            ca_chain=dict(type="str", **renamed("chain")),
             failed_sha256=dict(type="str"),
             root_sha256=dict(type="str"),
-            backend=dict(type="str", default="file", choices=["file", "tpm"]),
-            tpm_tcti=dict(type="str"),
-            owner=dict(type="str", default="root"),
-            group=dict(type="str"),
-            key_mode=dict(type="raw", no_log=False),
         ),
-        required_if=[("state", "present", ["certificate", "chain"]),
+        required_if=[("state", "present", ["certificate", "ca_chain"]),
                      ("state", "rolled_back", ["failed_sha256"])],
         supports_check_mode=True,
     )
     require_cryptography(module)
     p = module.params
-    if p["state"] == "absent":
-        store = IdentityStore(p["path"])
-        exists = os.path.lexists(p["path"])
-        if module.check_mode or not exists:
-            module.exit_json(changed=exists, removed=exists)
-        try:
-            module.exit_json(changed=store.remove(), removed=True)
-        except (IOError, OSError) as exc:
-            module.fail_json(msg="cannot remove %s: %s" % (p["path"], exc), check="remove")
-    if p["state"] == "rolled_back":
-        rollback(module, IdentityStore(p["path"]), p["failed_sha256"].replace(":", "").lower())
+    store = IdentityStore(p["path"], get_backend(p["key_backend"], tcti=p["tpm_tcti"]))
+    failure = {"present": ("install_write", "cannot install into %s: %s; the pair in service is unchanged"),
+               "rolled_back": ("rollback", "cannot roll back in %s: %s"),
+               "absent": ("remove", "cannot remove %s: %s")}[p["state"]]
     try:
-        uid, gid = resolve_owner(p["owner"], p["group"])
-        key_mode = parse_mode(p["key_mode"], 0o640 if p["group"] else 0o600)
-    except ValueError as exc:
-        module.fail_json(msg="%s; nothing was changed" % exc, check="parameters")
-    store = IdentityStore(p["path"])
-    try:
-        cert = load_certificate(p["certificate"], "certificate")
-        chain = load_certificates(p["chain"], "chain")
-        verify_chain(cert, chain)
-        if p["root_sha256"] and cert_sha256(chain[-1]) != p["root_sha256"].replace(":", "").lower():
-            raise PKIError("chain", "the chain's root is not the fleet root CA (pinned %s)"
-                           % p["root_sha256"], "install certificates from the fleet CA only")
-        backend = get_backend(p["backend"], tcti=p["tpm_tcti"])
-        key_path = store.find_key_for(cert, backend)
-        summary = cert_summary(cert)
-        current, _chain, _problems = store.read_current()
-        before = cert_summary(current) if current is not None else None
-        result = dict(sha256=summary["sha256"], serial=summary["serial"],
-                      subject=summary["subject"], not_after=summary["not_after"])
-        if store.is_current(cert, chain):
-            module.exit_json(changed=False, **result)
-        if module._diff:
-            result["diff"] = dict(before=_describe(before), after=_describe(summary),
-                                  before_header="%s/current" % p["path"],
-                                  after_header="%s/current" % p["path"])
-        if module.check_mode:
-            module.exit_json(changed=True, **result)
-        with store.lock():
-            if store.is_current(cert, chain):  # another run installed it meanwhile
-                module.exit_json(changed=False, **result)
-            key_path = store.find_key_for(cert, backend)
-            previous = store.link_target("current")
-            # The status check of a file key reads the new pair's facts from this memo next time.
-            memo = (pair_facts(cert, chain), backend.name) if backend.name == "file" else None
-            generation = store.install(cert, chain, key_path, key_mode, uid, gid, memo=memo)
+        if p["state"] == "absent":
+            removed = store.destroy(module.check_mode)
+            result = dict(changed=removed, removed=removed)
+        elif p["state"] == "rolled_back":
+            generation = store.rollback(p["failed_sha256"], module.check_mode)
+            result = dict(changed=generation is not None, rolled_back=generation is not None)
+            if generation is not None and not module.check_mode:
+                result["generation"] = generation
+        else:
+            result = _present(module, store)
     except PKIError as exc:
         fail_pki(module, exc)
     except (IOError, OSError) as exc:
-        module.fail_json(msg="cannot install into %s: %s; the pair in service is unchanged"
-                         % (p["path"], exc), check="install_write")
-    module.exit_json(changed=True, generation=generation, previous_generation=previous, **result)
+        module.fail_json(msg=failure[1] % (p["path"], exc), check=failure[0])
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ description:
     again. The dates, names, extended key usage, key type and issuer are still compared with the
     expected values and the clock on every run. Writing that record is not reported as a change,
     and nothing is written in check mode.
-  - With O(backend=tpm) the public key of the key in service is read from its TSS2 blob by the TPM
+  - With O(key_backend=tpm) the public key of the key in service is read from its TSS2 blob by the TPM
     itself (a blob the TPM cannot load reads as C(key_unreadable)), and the host is held to the
     V(modern) profile's certificate constraints, since a TPM key can only do TLS 1.3 with the
     tpm2-openssl provider of Debian 12. The O(key_type) must be V(ecdsa-p256) and the O(lifetime)
@@ -51,6 +51,10 @@ options:
     description: The identity directory on the host.
     type: path
     required: true
+  host:
+    description:
+      - Inventory name of the host, the C(host) of RV(request). Defaults to O(common_name).
+    type: str
   common_name:
     description: Expected common name (the device id).
     type: str
@@ -119,9 +123,13 @@ options:
   group:
     description: With O(prepare_key), group of a new key, for a service user that must read it.
     type: str
-  mode:
-    description: With O(prepare_key), mode of a new key. Default V(0600), or V(0640) when O(group) is set.
+  key_mode:
+    description:
+      - With O(prepare_key), mode of the key. Default V(0600), or V(0640) when O(group) is set. A mode
+        that gives other users any access is refused.
+      - The alias O(mode) is deprecated and will be removed in version 1.0.0.
     type: raw
+    aliases: [mode]
   dir_mode:
     description: With O(prepare_key), mode of the identity directory.
     type: raw
@@ -182,55 +190,56 @@ key:
   returned: when O(prepare_key) is true and RV(needs_certificate) is true
 request:
   description:
-    - The certificate to ask the CA for, as an entry of M(iotsec.tls.certificate_issue)'s
-      O(iotsec.tls.certificate_issue#module:requests) without C(host) and C(csr) (C(common_name),
-      C(dns_names), C(ip_addresses), and C(profile) and C(lifetime) when given).
+    - The whole entry to give M(iotsec.tls.certificate_issue) in
+      O(iotsec.tls.certificate_issue#module:requests) for this host, from the same declaration of a
+      request: C(host) (O(host), or O(common_name)), C(csr), C(common_name), C(dns_names),
+      C(ip_addresses), and C(profile) and C(lifetime) when given.
+    - Not returned in check mode when a key would have to be made (there is no CSR yet).
   type: dict
   returned: when O(prepare_key) is true and RV(needs_certificate) is true
-  sample: {"common_name": "device1", "dns_names": ["device1"], "ip_addresses": [], "profile": "device", "lifetime": "7d"}
+  sample: {"host": "device1", "csr": "-----BEGIN CERTIFICATE REQUEST-----...", "common_name": "device1",
+           "dns_names": ["device1.fleet.example"], "ip_addresses": [], "profile": "device", "lifetime": "7d"}
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.iotsec.tls.plugins.module_utils.common import fail_pki
 from ansible_collections.iotsec.tls.plugins.module_utils.duration import parse_duration
 from ansible_collections.iotsec.tls.plugins.module_utils.freshness import (
     pem_certificates_sha256,
     status_from_memo,
 )
-from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import KeyParameterError, key_settings
+from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import key_settings
+from ansible_collections.iotsec.tls.plugins.module_utils.hostspec import KEY_BACKEND, KEY_OWNER, host_spec
+from ansible_collections.iotsec.tls.plugins.module_utils.request import make_request, status_expectation_spec
 from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import (
     KEY_TYPES,
     PROFILES,
+    PKIError,
     tpm_profile_problem,
 )
-
-
-REQUEST_FIELDS = ("common_name", "dns_names", "ip_addresses", "profile", "lifetime")
 
 
 def full_check(module, expected, settings):
     """Read the identity with cryptography (and make the key and CSR when asked): everything the
     memo cannot answer. Imported here, so that a fresh host's check never loads cryptography."""
-    from ansible_collections.iotsec.tls.plugins.module_utils.common import fail_pki, require_cryptography
-    from ansible_collections.iotsec.tls.plugins.module_utils.crypto import PKIError, load_certificates
+    from ansible_collections.iotsec.tls.plugins.module_utils.common import require_cryptography
+    from ansible_collections.iotsec.tls.plugins.module_utils.crypto import load_certificates
     from ansible_collections.iotsec.tls.plugins.module_utils.keys import get_backend
-    from ansible_collections.iotsec.tls.plugins.module_utils.prepare import prepare_key
-    from ansible_collections.iotsec.tls.plugins.module_utils.status import evaluate
     from ansible_collections.iotsec.tls.plugins.module_utils.store import IdentityStore
 
     require_cryptography(module)
     p = module.params
+    changed = False
     try:
         expected["ca_chain"] = load_certificates(p["ca_chain"], "ca_chain") if p["ca_chain"] else None
-        store, backend = IdentityStore(p["path"]), get_backend(p["backend"], tcti=p["tpm_tcti"])
-        result = evaluate(store, backend, expected,
-                          memo=backend.name == "file" and not module.check_mode)
-        changed = False
+        store = IdentityStore(p["path"], get_backend(p["key_backend"], tcti=p["tpm_tcti"]))
+        result = store.status(expected, check_mode=module.check_mode)
         if p["prepare_key"] and result["needs_certificate"]:
-            result["key"] = prepare_key(store, backend, p["key_type"] or "ecdsa-p256", p["rekey"],
-                                        p["common_name"], settings, module.check_mode)
+            result["key"] = store.next_key(p["key_type"] or "ecdsa-p256", p["rekey"], p["common_name"],
+                                           settings, module.check_mode)
             changed = result["key"].pop("changed")
-            # What iotsec.tls.certificate_issue needs besides the host's name and its CSR.
-            result["request"] = dict((name, p[name]) for name in REQUEST_FIELDS if p[name] is not None)
+            if "csr" in result["key"]:
+                result["request"] = make_request(p["host"], result["key"]["csr"], p)
     except PKIError as exc:
         fail_pki(module, exc)
     except (IOError, OSError) as exc:
@@ -241,24 +250,16 @@ def full_check(module, expected, settings):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=host_spec(
+            KEY_BACKEND, KEY_OWNER, status_expectation_spec(),
             path=dict(type="path", required=True),
-            backend=dict(type="str", default="file", choices=["file", "tpm"]),
-            tpm_tcti=dict(type="str"),
-            common_name=dict(type="str"),
-            dns_names=dict(type="list", elements="str", default=[]),
-            ip_addresses=dict(type="list", elements="str", default=[]),
-            profile=dict(type="str", choices=sorted(PROFILES)),
+            host=dict(type="str"),
             ca_chain=dict(type="str"),
             renew_before=dict(type="float", default=0.3333),
             force=dict(type="bool", default=False),
             key_type=dict(type="str", choices=list(KEY_TYPES)),
-            lifetime=dict(type="str"),
             prepare_key=dict(type="bool", default=False),
             rekey=dict(type="bool", default=False),
-            owner=dict(type="str", default="root"),
-            group=dict(type="str"),
-            mode=dict(type="raw"),
             dir_mode=dict(type="raw", default="0755"),
         ),
         required_if=[("prepare_key", True, ["common_name"])],
@@ -274,19 +275,19 @@ def main():
         lifetime = parse_duration(p["lifetime"], "lifetime") if p["lifetime"] else None
     except ValueError as exc:
         module.fail_json(msg=str(exc), check="parameters")
-    if p["backend"] == "tpm":
+    if p["key_backend"] == "tpm":
         problem = tpm_profile_problem(p["key_type"], lifetime)
         if problem:
             module.fail_json(msg=problem, check="tpm_profile",
                              hint="hosts with key backend tpm use the modern profile: ecdsa-p256 keys "
                                   "and certificates of at most 90 days")
     try:
-        settings = key_settings(p["owner"], p["group"], p["mode"], p["dir_mode"]) if p["prepare_key"] else None
-    except KeyParameterError as exc:
-        module.fail_json(msg=str(exc), check=exc.check, hint=exc.hint)
+        settings = key_settings(p["owner"], p["group"], p["key_mode"], p["dir_mode"]) if p["prepare_key"] else None
+    except PKIError as exc:
+        fail_pki(module, exc)
     expected = dict(p, lifetime=lifetime)
     expected["extended_key_usage"] = PROFILES[p["profile"]] if p["profile"] else None
-    if p["backend"] == "file":
+    if p["key_backend"] == "file":
         # A fresh host whose files match their memo is judged without cryptography.
         want_chain = pem_certificates_sha256(p["ca_chain"]) if p["ca_chain"] else None
         if want_chain or not p["ca_chain"]:

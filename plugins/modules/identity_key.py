@@ -23,7 +23,7 @@ description:
   - Without O(rekey), the current key is kept when it has the requested O(key_type) and only a new
     CSR is made; with O(rekey) a new key is made (a pending key left by an interrupted run is
     reused, since it was never in service).
-  - With O(backend=tpm) the key is made inside the TPM (ECDSA P-256 only) and signs the CSR there;
+  - With O(key_backend=tpm) the key is made inside the TPM (ECDSA P-256 only) and signs the CSR there;
     C(key.pem) is then the TSS2 key blob, and a new key on rotation is a new TPM key.
 author: iotsec.tls contributors (@iotsec)
 extends_documentation_fragment:
@@ -71,9 +71,13 @@ options:
   group:
     description: Group of the key file, for a service user that must read the key (for example V(mosquitto)).
     type: str
-  mode:
-    description: Mode of the key file. Default V(0600), or V(0640) when O(group) is set.
+  key_mode:
+    description:
+      - Mode of the key file. Default V(0600), or V(0640) when O(group) is set. A mode that gives
+        other users any access is refused.
+      - The alias O(mode) is deprecated and will be removed in version 1.0.0.
     type: raw
+    aliases: [mode]
   dir_mode:
     description: Mode of the identity directory.
     type: raw
@@ -96,7 +100,7 @@ EXAMPLES = r"""
   iotsec.tls.identity_key:
     path: /etc/iotsec-tls/identity
     common_name: "{{ inventory_hostname }}"
-    backend: tpm
+    key_backend: tpm
     tpm_tcti: "{{ tpm_client_tcti }}"
 
 - name: Broker key readable by the mosquitto user, fresh on every renewal
@@ -132,31 +136,24 @@ key_created:
   returned: always
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.iotsec.tls.plugins.module_utils.common import fail_pki, require_cryptography
-from ansible_collections.iotsec.tls.plugins.module_utils.crypto import PKIError
-from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import KeyParameterError, key_settings
+from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import key_settings
+from ansible_collections.iotsec.tls.plugins.module_utils.hostspec import KEY_BACKEND, KEY_OWNER, host_spec
 from ansible_collections.iotsec.tls.plugins.module_utils.keys import get_backend
-from ansible_collections.iotsec.tls.plugins.module_utils.prepare import prepare_key
 from ansible_collections.iotsec.tls.plugins.module_utils.store import IdentityStore
-from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import KEY_TYPES
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import KEY_TYPES, PKIError
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=host_spec(
+            KEY_BACKEND, KEY_OWNER,
             path=dict(type="path", required=True),
             key_type=dict(type="str", default="ecdsa-p256", choices=list(KEY_TYPES)),
-            backend=dict(type="str", default="file", choices=["file", "tpm"]),
-            tpm_tcti=dict(type="str"),
             rekey=dict(type="bool", default=False),
             state=dict(type="str", default="present", choices=["present", "discarded"]),
             common_name=dict(type="str"),
-            owner=dict(type="str", default="root"),
-            group=dict(type="str"),
-            mode=dict(type="raw"),
             dir_mode=dict(type="raw", default="0755"),
         ),
         required_if=[("state", "present", ["common_name"])],
@@ -164,18 +161,12 @@ def main():
     )
     require_cryptography(module)
     p = module.params
-    store = IdentityStore(p["path"])
-    if p["state"] == "discarded":
-        if module.check_mode:
-            module.exit_json(changed=os.path.lexists(store.pending_key), key_created=False)
-        module.exit_json(changed=store.discard_pending(), key_created=False)
     try:
-        settings = key_settings(p["owner"], p["group"], p["mode"], p["dir_mode"])
-    except KeyParameterError as exc:
-        module.fail_json(msg=str(exc), check=exc.check, hint=exc.hint)
-    try:
-        result = prepare_key(store, get_backend(p["backend"], tcti=p["tpm_tcti"]), p["key_type"], p["rekey"],
-                             p["common_name"], settings, module.check_mode)
+        store = IdentityStore(p["path"], get_backend(p["key_backend"], tcti=p["tpm_tcti"]))
+        if p["state"] == "discarded":
+            module.exit_json(changed=store.discard_pending(module.check_mode), key_created=False)
+        settings = key_settings(p["owner"], p["group"], p["key_mode"], p["dir_mode"])
+        result = store.next_key(p["key_type"], p["rekey"], p["common_name"], settings, module.check_mode)
     except PKIError as exc:
         fail_pki(module, exc)
     except (IOError, OSError) as exc:

@@ -21,7 +21,7 @@ description:
     names the check (C(probe_connect), C(probe_verify), C(probe_handshake), C(probe_peer),
     C(probe_rejected)) and leads to a rollback.
   - The private key is read by the TLS library on this host only.
-  - With O(client_key_backend=tpm) the client key is a TSS2 key blob whose private part is in the
+  - With O(key_backend=tpm) the client key is a TSS2 key blob whose private part is in the
     TPM. Python's ssl cannot use it, so the handshake is made by C(openssl s_client) with the
     tpm2-openssl provider (C(-provider tpm2 -provider default)), TLS 1.3 only (the provider of
     Debian 12 cannot sign TLS 1.2 handshakes); the same checks apply and fail with the same names.
@@ -58,20 +58,22 @@ options:
   expect_sha256:
     description: SHA-256 fingerprint (hex) the peer's certificate must have.
     type: str
-  client_key_backend:
+  key_backend:
     description:
       - Where O(client_key) lives, as in M(iotsec.tls.identity_key). V(tpm) makes the handshake with
         C(openssl s_client) and the TPM; O(client_cert) and O(client_key) are then required.
+      - The alias O(client_key_backend) is deprecated and will be removed in version 1.0.0.
     type: str
     default: file
     choices: [file, tpm]
+    aliases: [client_key_backend]
   tpm_tcti:
     description:
-      - With O(client_key_backend=tpm), the TCTI of the TPM (C(TPM2OPENSSL_TCTI)); see P(iotsec.tls.tpm#role).
+      - With O(key_backend=tpm), the TCTI of the TPM (C(TPM2OPENSSL_TCTI)); see P(iotsec.tls.tpm#role).
       - Empty for the one in C(/etc/iotsec-tls/tpm.env), or else the TSS default search order.
     type: str
   tls13_only:
-    description: Offer only TLS 1.3. Always so with O(client_key_backend=tpm).
+    description: Offer only TLS 1.3. Always so with O(key_backend=tpm).
     type: bool
     default: false
   timeout:
@@ -99,7 +101,7 @@ EXAMPLES = r"""
     ca_chain: "{{ fleet_ca.chain }}"
     client_cert: /etc/iotsec-tls/identity/fullchain.pem
     client_key: /etc/iotsec-tls/identity/key.pem
-    client_key_backend: tpm
+    key_backend: tpm
     tpm_tcti: "{{ tpm_client_tcti }}"
 """
 
@@ -121,8 +123,9 @@ cipher:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.iotsec.tls.plugins.module_utils.common import fail_pki
-from ansible_collections.iotsec.tls.plugins.module_utils.crypto import PKIError
+from ansible_collections.iotsec.tls.plugins.module_utils.hostspec import renamed
 from ansible_collections.iotsec.tls.plugins.module_utils.probe import probe, probe_tpm
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import KEY_BACKENDS, PKIError
 
 
 def main():
@@ -135,19 +138,19 @@ def main():
             client_cert=dict(type="path"),
             client_key=dict(type="path", no_log=False),
             expect_sha256=dict(type="str"),
-            client_key_backend=dict(type="str", default="file", choices=["file", "tpm"]),
+            key_backend=dict(type="str", default="file", choices=list(KEY_BACKENDS), **renamed("client_key_backend")),
             tpm_tcti=dict(type="str"),
             tls13_only=dict(type="bool", default=False),
             timeout=dict(type="float", default=10.0),
             settle=dict(type="float", default=1.5),
         ),
         required_together=[("client_cert", "client_key")],
-        required_if=[("client_key_backend", "tpm", ["client_cert", "client_key"])],
+        required_if=[("key_backend", "tpm", ["client_cert", "client_key"])],
         supports_check_mode=True,
     )
     p = module.params
     try:
-        if p["client_key_backend"] == "tpm":
+        if p["key_backend"] == "tpm":
             result = probe_tpm(p["address"], p["port"], p["server_name"] or p["address"], p["ca_chain"],
                                p["client_cert"], p["client_key"], p["expect_sha256"], p["tpm_tcti"],
                                p["timeout"], p["settle"])

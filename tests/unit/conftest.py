@@ -120,7 +120,7 @@ def backend():
 def store(tmp_path):
     """An empty identity directory, prepared."""
     st = IdentityStore(str(tmp_path / "identity"))
-    st.prepare(0o755)
+    st.make_dirs(0o755)
     return st
 
 

@@ -26,11 +26,8 @@ from ansible_collections.iotsec.tls.plugins.module_utils.freshness import (
     read_generation,
     status_from_memo,
 )
-from ansible_collections.iotsec.tls.plugins.module_utils.status import (
-    evaluate,
-    identity_facts,
-    pair_facts,
-)
+from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import KeySettings
+from ansible_collections.iotsec.tls.plugins.module_utils.status import identity_facts
 from ansible_collections.iotsec.tls.plugins.module_utils.store import IdentityStore
 
 LIFETIME = 3000  # seconds; the policy backdates notBefore by 60 s more
@@ -38,15 +35,16 @@ LIFETIME = 3000  # seconds; the policy backdates notBefore by 60 s more
 
 def _install(tmp_path, backend, ca, pki, issued_at, memo=True, **names):
     store = IdentityStore(str(tmp_path / "identity"))
-    store.prepare(0o755)
+    store.make_dirs(0o755)
     backend.create(store.pending_key, "ecdsa-p256", 0o600)
     names.setdefault("common_name", "dev1")
     names.setdefault("dns_names", ["dev1.example"])
     names.setdefault("ip_addresses", ["192.0.2.1"])
     cert = pki.sign(ca, backend.public_key(store.pending_key), lifetime=LIFETIME, now=issued_at,
                     **names)
-    store.install(cert, ca.chain, store.find_key_for(cert, backend), 0o600,
-                  memo=(pair_facts(cert, ca.chain), "file") if memo else None)
+    store.install(cert, ca.chain, KeySettings())
+    if not memo:  # as an earlier version left it
+        os.unlink(os.path.join(os.path.realpath(os.path.join(store.path, "current")), MEMO_NAME))
     return store, cert
 
 
@@ -102,7 +100,7 @@ def test_memo_judges_as_the_full_check(installed, backend, expected, issued_at, 
     store, _cert = installed
     expected.update(change)
     now = issued_at + datetime.timedelta(seconds=later)
-    full = evaluate(store, backend, expected, now=now)
+    full = store.status(expected, now=now)
     assert _codes(full) == codes
     assert _from_memo(store, expected, now) == full
 
@@ -122,9 +120,9 @@ def test_full_check_records_a_missing_memo(tmp_path, backend, ca, pki, expected,
     store, _cert = _install(tmp_path, backend, ca, pki, issued_at, memo=False)
     memo_path = os.path.join(_generation(store), MEMO_NAME)
     assert _from_memo(store, expected, issued_at) is None
-    evaluate(store, backend, expected, now=issued_at)  # check mode: memo=False
+    store.status(expected, now=issued_at, check_mode=True)  # check mode: no memo written
     assert not os.path.exists(memo_path)
-    full = evaluate(store, backend, expected, now=issued_at, memo=True)
+    full = store.status(expected, now=issued_at)
     assert os.path.exists(memo_path)
     assert _from_memo(store, expected, issued_at) == full
 
@@ -133,7 +131,7 @@ def test_up_to_date_memo_is_left_alone(installed, backend, expected, issued_at):
     store, _cert = installed
     memo_path = os.path.join(_generation(store), MEMO_NAME)
     before = os.stat(memo_path)
-    evaluate(store, backend, dict(expected, key_type="ecdsa-p384"), now=issued_at, memo=True)
+    store.status(dict(expected, key_type="ecdsa-p384"), now=issued_at)
     after = os.stat(memo_path)
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
 
@@ -150,7 +148,7 @@ def test_changed_certificate_is_read_again(tmp_path, installed, backend, ca, pki
                      ip_addresses=["192.0.2.1"], lifetime=LIFETIME, now=issued_at)
     _write(os.path.join(_generation(store), "cert.pem"), other.public_bytes(serialization.Encoding.PEM))
     assert _from_memo(store, expected, issued_at) is None
-    assert _codes(evaluate(store, backend, expected, now=issued_at)) == ["key_mismatch"]
+    assert _codes(store.status(expected, now=issued_at)) == ["key_mismatch"]
 
 
 def test_changed_key_is_read_again(installed, backend, pki, expected, issued_at):
@@ -159,7 +157,7 @@ def test_changed_key_is_read_again(installed, backend, pki, expected, issued_at)
                                       serialization.NoEncryption())
     _write(os.path.join(_generation(store), "key.pem"), key)
     assert _from_memo(store, expected, issued_at) is None
-    assert _codes(evaluate(store, backend, expected, now=issued_at)) == ["key_mismatch"]
+    assert _codes(store.status(expected, now=issued_at)) == ["key_mismatch"]
 
 
 def test_changed_chain_is_read_again(installed, backend, ca, expected, issued_at):
@@ -167,7 +165,7 @@ def test_changed_chain_is_read_again(installed, backend, ca, expected, issued_at
     issuing_only = ca.chain_pem.split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n"
     _write(os.path.join(_generation(store), "chain.pem"), issuing_only.encode())
     assert _from_memo(store, expected, issued_at) is None
-    assert _codes(evaluate(store, backend, expected, now=issued_at)) == ["chain_changed"]
+    assert _codes(store.status(expected, now=issued_at)) == ["chain_changed"]
 
 
 @pytest.mark.parametrize("name", ["cert.pem", "chain.pem", "key.pem"])
@@ -175,7 +173,7 @@ def test_missing_file_is_read_again(installed, backend, expected, issued_at, nam
     store, _cert = installed
     os.unlink(os.path.join(_generation(store), name))
     assert _from_memo(store, expected, issued_at) is None
-    assert evaluate(store, backend, expected, now=issued_at)["needs_certificate"] is True
+    assert store.status(expected, now=issued_at)["needs_certificate"] is True
 
 
 def test_another_fleet_ca_is_judged_by_the_full_check(installed, backend, expected, issued_at, other_ca):
@@ -183,7 +181,7 @@ def test_another_fleet_ca_is_judged_by_the_full_check(installed, backend, expect
     store, _cert = installed
     expected["ca_chain"] = other_ca.chain
     assert _from_memo(store, expected, issued_at) is None
-    assert _codes(evaluate(store, backend, expected, now=issued_at)) == ["chain_changed", "issuer_changed"]
+    assert _codes(store.status(expected, now=issued_at)) == ["chain_changed", "issuer_changed"]
 
 
 @pytest.mark.parametrize("content", [
@@ -217,7 +215,7 @@ def test_memo_follows_rollback(installed, backend, ca, pki, expected, issued_at)
     backend.create(store.pending_key, "ecdsa-p256", 0o600)
     cert2 = pki.sign(ca, backend.public_key(store.pending_key), common_name="renamed",
                      lifetime=LIFETIME, now=issued_at)
-    store.install(cert2, ca.chain, store.pending_key, 0o600, memo=(pair_facts(cert2, ca.chain), "file"))
+    store.install(cert2, ca.chain, KeySettings())
     assert "subject" in _codes(_from_memo(store, expected, issued_at))
     store.rollback()
     assert _codes(_from_memo(store, expected, issued_at)) == []

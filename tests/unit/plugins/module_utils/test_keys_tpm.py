@@ -178,7 +178,7 @@ def test_store_paths_work_with_tpm_blobs(tmp_path, tpm, pki):
     """find_key_for (install), discard and remove (overwrite) treat the blob like a key file."""
     backend = keys_mod.TpmKeyBackend(runner=tpm)
     store = IdentityStore(str(tmp_path / "identity"))
-    store.prepare(0o755)
+    store.make_dirs(0o755)
     backend.create(store.pending_key, "ecdsa-p256", 0o600)
     csr = backend.csr(store.pending_key, "dev1")
     other = keys_mod.TpmKeyBackend(runner=tpm)

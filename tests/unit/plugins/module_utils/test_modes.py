@@ -19,11 +19,9 @@ import stat
 import pytest
 
 from ansible_collections.iotsec.tls.plugins.module_utils import ca as ca_mod
-from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import ensure_dir
+from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import KeySettings, ensure_dir
 from ansible_collections.iotsec.tls.plugins.module_utils.ledger import Ledger
-from ansible_collections.iotsec.tls.plugins.module_utils.prepare import prepare_key
 from ansible_collections.iotsec.tls.plugins.module_utils.revocation import publish
-from ansible_collections.iotsec.tls.plugins.module_utils.status import pair_facts
 from ansible_collections.iotsec.tls.plugins.module_utils.store import IdentityStore
 
 DAY = 86400
@@ -69,7 +67,7 @@ def test_identity_tree(tmp_path, ca, backend, pki, with_group, umask):
     store = IdentityStore(str(tmp_path / "etc" / "iotsec-tls" / "identity"))
     top = str(tmp_path / "etc")
 
-    result = prepare_key(store, backend, "ecdsa-p256", False, "dev1", (-1, gid, key_mode, 0o755))
+    result = store.next_key("ecdsa-p256", False, "dev1", KeySettings(-1, gid, key_mode, 0o755))
     assert result["key_created"]
     pending = 0o750 if with_group else 0o700
     before = {
@@ -82,9 +80,7 @@ def test_identity_tree(tmp_path, ca, backend, pki, with_group, umask):
     assert modes(top) == before
 
     cert = pki.sign(ca, backend.public_key(store.pending_key), dns_names=["dev1"])
-    with store.lock():
-        generation = store.install(cert, ca.chain, store.find_key_for(cert, backend), key_mode,
-                                   -1, gid, memo=(pair_facts(cert, ca.chain), "file"))
+    generation = store.install(cert, ca.chain, KeySettings(-1, gid, key_mode))["generation"]
     gen = "iotsec-tls/identity/" + generation
     after = dict(before)
     del after["iotsec-tls/identity/pending/key.pem"]

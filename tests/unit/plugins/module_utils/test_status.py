@@ -16,8 +16,9 @@ from cryptography.hazmat.primitives import serialization
 
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import cert_sha256, utcnow
 from ansible_collections.iotsec.tls.plugins.module_utils.issue import issue_batch
-from ansible_collections.iotsec.tls.plugins.module_utils.status import evaluate
+from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import KeySettings
 from ansible_collections.iotsec.tls.plugins.module_utils.store import IdentityStore
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import PKIError
 
 LIFETIME = 3000  # seconds; the policy backdates notBefore by 60 s more
 
@@ -26,12 +27,12 @@ LIFETIME = 3000  # seconds; the policy backdates notBefore by 60 s more
 def installed(tmp_path, backend, ca, pki, issued_at):
     """A device identity installed the way the collection does it; returns (store, cert)."""
     store = IdentityStore(str(tmp_path / "identity"))
-    store.prepare(0o755)
+    store.make_dirs(0o755)
     backend.create(store.pending_key, "ecdsa-p256", 0o600)
     cert = pki.sign(ca, backend.public_key(store.pending_key), common_name="dev1",
                     dns_names=["dev1.example"], ip_addresses=["192.0.2.1"],
                     lifetime=LIFETIME, now=issued_at)
-    store.install(cert, ca.chain, store.find_key_for(cert, backend), 0o600)
+    store.install(cert, ca.chain, KeySettings(key_mode=0o600))
     return store, cert
 
 
@@ -45,7 +46,7 @@ def _current(store, name):
 
 def test_fresh(installed, backend, expected, issued_at):
     store, cert = installed
-    result = evaluate(store, backend, expected, now=issued_at)
+    result = store.status(expected, now=issued_at)
     assert result["reasons"] == []
     assert result["needs_certificate"] is False
     assert result["certificate"]["sha256"] == cert_sha256(cert)
@@ -56,19 +57,19 @@ def test_fresh(installed, backend, expected, issued_at):
 
 def test_fresh_with_default_now(installed, backend, expected):
     store, _cert = installed
-    assert evaluate(store, backend, expected)["reasons"] == []
+    assert store.status(expected)["reasons"] == []
 
 
 def test_fresh_ignoring_optional_expectations(installed, backend, issued_at):
     store, _cert = installed
-    result = evaluate(store, backend, {"dns_names": ["dev1.example"],
+    result = store.status({"dns_names": ["dev1.example"],
                                        "ip_addresses": ["192.0.2.1"]}, now=issued_at)
     assert result["reasons"] == []
 
 
 def test_missing(tmp_path, backend, expected):
     store = IdentityStore(str(tmp_path / "nothing"))
-    result = evaluate(store, backend, expected)
+    result = store.status(expected)
     assert _codes(result) == ["missing", "missing"]
     assert result["needs_certificate"] is True
     assert result["certificate"] is None
@@ -79,7 +80,7 @@ def test_unreadable_certificate(installed, backend, expected, issued_at):
     store, _cert = installed
     with open(_current(store, "cert.pem"), "w") as handle:
         handle.write("-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n")
-    result = evaluate(store, backend, expected, now=issued_at)
+    result = store.status(expected, now=issued_at)
     assert _codes(result) == ["unreadable"]
     assert result["needs_certificate"] is True
     assert result["certificate"] is None
@@ -92,23 +93,23 @@ def test_key_mismatch(installed, backend, expected, issued_at, pki):
         handle.write(other.private_bytes(serialization.Encoding.PEM,
                                          serialization.PrivateFormat.PKCS8,
                                          serialization.NoEncryption()))
-    assert _codes(evaluate(store, backend, expected, now=issued_at)) == ["key_mismatch"]
+    assert _codes(store.status(expected, now=issued_at)) == ["key_mismatch"]
 
 
 def test_key_missing_and_unreadable(installed, backend, expected, issued_at):
     store, _cert = installed
     key_path = _current(store, "key.pem")
     os.unlink(key_path)
-    assert _codes(evaluate(store, backend, expected, now=issued_at)) == ["key_missing"]
+    assert _codes(store.status(expected, now=issued_at)) == ["key_missing"]
     with open(key_path, "w") as handle:
         handle.write("not a key")
-    assert _codes(evaluate(store, backend, expected, now=issued_at)) == ["key_unreadable"]
+    assert _codes(store.status(expected, now=issued_at)) == ["key_unreadable"]
 
 
 def test_chain_changed(installed, backend, expected, issued_at, other_ca):
     store, _cert = installed
     expected["ca_chain"] = other_ca.chain
-    assert _codes(evaluate(store, backend, expected, now=issued_at)) == \
+    assert _codes(store.status(expected, now=issued_at)) == \
         ["chain_changed", "issuer_changed"]
 
 
@@ -118,19 +119,23 @@ def test_chain_changed_only(installed, backend, expected, issued_at, ca):
     with open(_current(store, "chain.pem"), "w") as handle:
         handle.write(ca.chain_pem.split("-----END CERTIFICATE-----")[0]
                      + "-----END CERTIFICATE-----\n")
-    assert _codes(evaluate(store, backend, expected, now=issued_at)) == ["chain_changed"]
+    assert _codes(store.status(expected, now=issued_at)) == ["chain_changed"]
 
 
 def test_issuer_changed(tmp_path, backend, expected, issued_at, ca, other_ca, pki):
     """A certificate of another CA installed beside the fleet chain."""
     store = IdentityStore(str(tmp_path / "identity"))
-    store.prepare(0o755)
+    store.make_dirs(0o755)
     backend.create(store.pending_key, "ecdsa-p256", 0o600)
     cert = pki.sign(other_ca, backend.public_key(store.pending_key), common_name="dev1",
                     dns_names=["dev1.example"], ip_addresses=["192.0.2.1"],
                     lifetime=LIFETIME, now=issued_at)
-    store.install(cert, ca.chain, store.pending_key, 0o600)
-    assert _codes(evaluate(store, backend, expected, now=issued_at)) == ["issuer_changed"]
+    with pytest.raises(PKIError) as err:  # install itself refuses the pair ...
+        store.install(cert, ca.chain, KeySettings())
+    assert err.value.check == "chain"
+    # ... so it is written as a hand (or an older version) could have left it
+    store._write_generation(cert, ca.chain, store.pending_key, KeySettings())
+    assert _codes(store.status(expected, now=issued_at)) == ["issuer_changed"]
 
 
 def test_issuer_changed_to_other_key_type_with_same_name(tmp_path, backend, expected,
@@ -144,20 +149,20 @@ def test_issuer_changed_to_other_key_type_with_same_name(tmp_path, backend, expe
     ed_ca = ca_mod.IssuingCA(ed_dir, pki.passphrase)
     assert ed_ca.cert.subject == expected["ca_chain"][0].subject
     store = IdentityStore(str(tmp_path / "identity"))
-    store.prepare(0o755)
+    store.make_dirs(0o755)
     backend.create(store.pending_key, "ecdsa-p256", 0o600)
     cert = pki.sign(ed_ca, backend.public_key(store.pending_key), common_name="dev1",
                     dns_names=["dev1.example"], ip_addresses=["192.0.2.1"],
                     lifetime=LIFETIME, now=issued_at)
-    store.install(cert, ed_ca.chain, store.pending_key, 0o600)
-    assert _codes(evaluate(store, backend, expected, now=issued_at)) == \
+    store.install(cert, ed_ca.chain, KeySettings(key_mode=0o600))
+    assert _codes(store.status(expected, now=issued_at)) == \
         ["chain_changed", "issuer_changed"]
 
 
 def test_common_name_differs(installed, backend, expected, issued_at):
     store, _cert = installed
     expected["common_name"] = "dev2"
-    assert _codes(evaluate(store, backend, expected, now=issued_at)) == ["subject"]
+    assert _codes(store.status(expected, now=issued_at)) == ["subject"]
 
 
 @pytest.mark.parametrize("change", [
@@ -170,37 +175,37 @@ def test_common_name_differs(installed, backend, expected, issued_at):
 def test_sans_differ(installed, backend, expected, issued_at, change):
     store, _cert = installed
     expected.update(change)
-    assert _codes(evaluate(store, backend, expected, now=issued_at)) == ["sans"]
+    assert _codes(store.status(expected, now=issued_at)) == ["sans"]
 
 
 def test_sans_compared_after_normalisation(installed, backend, expected, issued_at):
     store, _cert = installed
     expected["dns_names"] = ["DEV1.example.", "192.0.2.1"]
     expected["ip_addresses"] = []
-    assert _codes(evaluate(store, backend, expected, now=issued_at)) == []
+    assert _codes(store.status(expected, now=issued_at)) == []
 
 
 def test_eku_differs(installed, backend, expected, issued_at):
     store, _cert = installed
     expected["extended_key_usage"] = ["serverAuth"]
-    assert _codes(evaluate(store, backend, expected, now=issued_at)) == ["eku"]
+    assert _codes(store.status(expected, now=issued_at)) == ["eku"]
     expected["extended_key_usage"] = ["clientAuth", "serverAuth"]
-    assert _codes(evaluate(store, backend, expected, now=issued_at)) == ["eku"]
+    assert _codes(store.status(expected, now=issued_at)) == ["eku"]
 
 
 def test_key_type_differs(installed, backend, expected, issued_at):
     store, _cert = installed
     expected["key_type"] = "ecdsa-p384"
-    assert _codes(evaluate(store, backend, expected, now=issued_at)) == ["key_type"]
+    assert _codes(store.status(expected, now=issued_at)) == ["key_type"]
 
 
 def test_expired(installed, backend, expected):
     store, cert = installed
     later = cert.not_valid_after_utc + datetime.timedelta(seconds=1)
-    result = evaluate(store, backend, expected, now=later)
+    result = store.status(expected, now=later)
     assert _codes(result) == ["expired"]
     assert result["remaining_seconds"] == -1
-    assert _codes(evaluate(store, backend, expected, now=cert.not_valid_after_utc)) == ["expired"]
+    assert _codes(store.status(expected, now=cert.not_valid_after_utc)) == ["expired"]
 
 
 @pytest.mark.parametrize("fraction", [0.5, 1.0 / 3, 0.1])
@@ -211,8 +216,8 @@ def test_renew_threshold(installed, backend, expected, fraction):
     threshold = cert.not_valid_after_utc - datetime.timedelta(seconds=total * fraction)
     inside = threshold + datetime.timedelta(seconds=1)
     outside = threshold - datetime.timedelta(seconds=1)
-    assert _codes(evaluate(store, backend, expected, now=inside)) == ["renew"]
-    assert _codes(evaluate(store, backend, expected, now=outside)) == []
+    assert _codes(store.status(expected, now=inside)) == ["renew"]
+    assert _codes(store.status(expected, now=outside)) == []
 
 
 def test_several_reasons_at_once(installed, backend, expected, issued_at, other_ca):
@@ -220,7 +225,7 @@ def test_several_reasons_at_once(installed, backend, expected, issued_at, other_
     expected.update(common_name="x", dns_names=[], extended_key_usage=["serverAuth"],
                     key_type="ed25519", ca_chain=other_ca.chain)
     later = cert.not_valid_after_utc + datetime.timedelta(days=1)
-    assert sorted(_codes(evaluate(store, backend, expected, now=later))) == sorted(
+    assert sorted(_codes(store.status(expected, now=later))) == sorted(
         ["key_type", "chain_changed", "issuer_changed", "subject", "sans", "eku", "expired"])
 
 
@@ -229,10 +234,10 @@ def test_evaluate_follows_rollback(installed, backend, expected, issued_at, ca, 
     backend.create(store.pending_key, "ecdsa-p256", 0o600)
     cert2 = pki.sign(ca, backend.public_key(store.pending_key), common_name="renamed",
                      lifetime=LIFETIME, now=issued_at)
-    store.install(cert2, ca.chain, store.pending_key, 0o600)
-    assert "subject" in _codes(evaluate(store, backend, expected, now=issued_at))
+    store.install(cert2, ca.chain, KeySettings(key_mode=0o600))
+    assert "subject" in _codes(store.status(expected, now=issued_at))
     store.rollback()
-    assert _codes(evaluate(store, backend, expected, now=issued_at)) == []
+    assert _codes(store.status(expected, now=issued_at)) == []
 
 
 # --- configured lifetime (shortened lifetimes take effect at once) ---------------------------
@@ -240,9 +245,9 @@ def test_evaluate_follows_rollback(installed, backend, expected, issued_at, ca, 
 def test_configured_lifetime_shorter_than_remaining(installed, backend, expected, issued_at):
     store, _cert = installed
     expected["lifetime"] = LIFETIME // 2
-    assert _codes(evaluate(store, backend, expected, now=issued_at)) == ["lifetime"]
+    assert _codes(store.status(expected, now=issued_at)) == ["lifetime"]
     expected["lifetime"] = LIFETIME
-    assert _codes(evaluate(store, backend, expected, now=issued_at)) == []
+    assert _codes(store.status(expected, now=issued_at)) == []
 
 
 def test_configured_lifetime_tolerates_clock_skew(tmp_path, backend, ca, ledger, pki):
@@ -254,15 +259,15 @@ def test_configured_lifetime_tolerates_clock_skew(tmp_path, backend, ca, ledger,
     30 s more than `lifetime` left and is reported as 'lifetime': every run reissues.
     """
     store = IdentityStore(str(tmp_path / "identity"))
-    store.prepare(0o755)
+    store.make_dirs(0o755)
     backend.create(store.pending_key, "ecdsa-p256", 0o600)
     ca_now = utcnow()
     result = issue_batch(ca, ledger, [{"host": "dev1", "csr": pki.csr_pem(
         _load_key(store.pending_key)), "lifetime": "7d"}], now=ca_now)["dev1"]
     cert = pki.load(result["certificate"])
-    store.install(cert, ca.chain, store.find_key_for(cert, backend), 0o600)
+    store.install(cert, ca.chain, KeySettings(key_mode=0o600))
     device_now = ca_now - datetime.timedelta(seconds=30)
-    outcome = evaluate(store, backend, {"common_name": "dev1", "lifetime": 7 * 86400},
+    outcome = store.status({"common_name": "dev1", "lifetime": 7 * 86400},
                        now=device_now)
     assert _codes(outcome) == []
 

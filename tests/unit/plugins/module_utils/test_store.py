@@ -11,6 +11,8 @@ import os
 
 import pytest
 
+from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import KeySettings
+
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
     PKIError,
     cert_sha256,
@@ -24,8 +26,8 @@ from ansible_collections.iotsec.tls.plugins.module_utils.store import FILES, Ide
 
 def test_prepare_reports_a_change_only_the_first_time(tmp_path):
     st = IdentityStore(str(tmp_path / "identity"))
-    assert st.prepare(0o755) is True
-    assert st.prepare(0o755) is False
+    assert st.make_dirs(0o755) is True
+    assert st.make_dirs(0o755) is False
 
 
 def _pending_cert(store, backend, ca, pki, key_type="ecdsa-p256", **kwargs):
@@ -35,9 +37,9 @@ def _pending_cert(store, backend, ca, pki, key_type="ecdsa-p256", **kwargs):
 
 def _install_new(store, backend, ca, pki, key_mode=0o600):
     cert = _pending_cert(store, backend, ca, pki)
-    key_path = store.find_key_for(cert, backend)
+    key_path = store.find_key_for(cert)
     assert key_path == store.pending_key
-    return cert, store.install(cert, ca.chain, key_path, key_mode)
+    return cert, store.install(cert, ca.chain, KeySettings(key_mode=key_mode))["generation"]
 
 
 def _read(path):
@@ -47,11 +49,11 @@ def _read(path):
 
 def test_prepare_modes(tmp_path, pki):
     st = IdentityStore(str(tmp_path / "identity"))
-    st.prepare(0o750)
+    st.make_dirs(0o750)
     assert pki.mode(st.path) == 0o750
     assert pki.mode(st.pending_dir) == 0o700
     st2 = IdentityStore(str(tmp_path / "identity2"))
-    st2.prepare(0o755, -1, os.getgid())
+    st2.make_dirs(0o755, -1, os.getgid())
     assert pki.mode(st2.pending_dir) == 0o750
 
 
@@ -61,7 +63,7 @@ def test_first_install(store, backend, ca, pki):
     assert store.link_target("current") == generation
     assert store.link_target("previous") is None
     gen_dir = os.path.join(store.path, generation)
-    assert sorted(os.listdir(gen_dir)) == sorted(FILES)
+    assert sorted(os.listdir(gen_dir)) == sorted(FILES + ("status.json",))
     assert _read(os.path.join(gen_dir, "cert.pem")).decode() == cert_to_pem(cert)
     assert _read(os.path.join(gen_dir, "chain.pem")).decode() == ca.chain_pem
     # served to peers: leaf and issuing CA, never the root (sslyze: "chain contains anchor")
@@ -110,15 +112,15 @@ def test_second_install_keeps_previous_and_prunes_older(store, backend, ca, pki)
     assert not os.path.exists(os.path.join(store.path, gen1))
     assert sorted(n for n in os.listdir(store.path) if n.startswith("gen-")) == \
         sorted([gen2, gen3])
-    assert not any(n.startswith(".") for n in os.listdir(store.path))
+    assert [n for n in os.listdir(store.path) if n.startswith(".")] == [".lock"]
 
 
 def test_install_for_current_key_without_rekey(store, backend, ca, pki):
     cert1, gen1 = _install_new(store, backend, ca, pki)
     cert2 = pki.sign(ca, cert1.public_key())
-    key_path = store.find_key_for(cert2, backend)
+    key_path = store.find_key_for(cert2)
     assert key_path == store.current_key
-    gen2 = store.install(cert2, ca.chain, key_path, 0o600)
+    gen2 = store.install(cert2, ca.chain, KeySettings(key_mode=0o600))["generation"]
     assert gen2 != gen1
     new_key = os.path.join(store.path, gen2, "key.pem")
     old_key = os.path.join(store.path, gen1, "key.pem")
@@ -131,9 +133,9 @@ def test_pending_key_preferred_over_current(store, backend, ca, pki):
     cert1, _gen1 = _install_new(store, backend, ca, pki)
     backend.create(store.pending_key, "ecdsa-p256", 0o600)
     # a certificate for the current key is still matched to the current key
-    assert store.find_key_for(pki.sign(ca, cert1.public_key()), backend) == store.current_key
+    assert store.find_key_for(pki.sign(ca, cert1.public_key())) == store.current_key
     cert2 = pki.sign(ca, backend.public_key(store.pending_key))
-    assert store.find_key_for(cert2, backend) == store.pending_key
+    assert store.find_key_for(cert2) == store.pending_key
 
 
 def test_install_refuses_foreign_key_and_changes_nothing(store, backend, ca, pki):
@@ -142,7 +144,7 @@ def test_install_refuses_foreign_key_and_changes_nothing(store, backend, ca, pki
     before = pki.snapshot(store.path)
     foreign = pki.sign(ca, pki.new_key().public_key())
     with pytest.raises(PKIError) as err:
-        store.find_key_for(foreign, backend)
+        store.find_key_for(foreign)
     assert err.value.check == "key_mismatch"
     assert store.path in err.value.message
     assert pki.snapshot(store.path) == before
@@ -151,7 +153,7 @@ def test_install_refuses_foreign_key_and_changes_nothing(store, backend, ca, pki
 def test_key_mismatch_on_empty_store(store, backend, ca, pki):
     before = pki.snapshot(store.path)
     with pytest.raises(PKIError) as err:
-        store.find_key_for(pki.sign(ca, pki.new_key().public_key()), backend)
+        store.find_key_for(pki.sign(ca, pki.new_key().public_key()))
     assert err.value.check == "key_mismatch"
     assert pki.snapshot(store.path) == before
 
@@ -186,7 +188,7 @@ def test_rollback_without_previous(store, backend, ca, pki):
 def test_is_current(store, backend, ca, other_ca, pki):
     cert = _pending_cert(store, backend, ca, pki)
     assert not store.is_current(cert, ca.chain)  # nothing installed
-    store.install(cert, ca.chain, store.pending_key, 0o600)
+    store.install(cert, ca.chain, KeySettings(key_mode=0o600))
     assert store.is_current(cert, ca.chain)
     assert not store.is_current(cert, other_ca.chain)
     assert not store.is_current(cert, ca.chain[:1])
@@ -249,7 +251,7 @@ def _tree(path):
 
 def test_discard_pending_on_new_host_removes_everything_it_made(tmp_path, backend):
     st = IdentityStore(str(tmp_path / "identity"))
-    st.prepare(0o755)
+    st.make_dirs(0o755)
     backend.create(st.pending_key, "ecdsa-p256", 0o600)
     assert st.discard_pending() is True
     assert not os.path.exists(st.path)
@@ -269,7 +271,7 @@ def test_discard_pending_keeps_identity_in_service(store, backend, ca, pki):
 
 def test_discard_pending_removes_the_lock_file_of_a_new_host(tmp_path, backend):
     st = IdentityStore(str(tmp_path / "identity"))
-    st.prepare(0o755)
+    st.make_dirs(0o755)
     with st.lock():
         backend.create(st.pending_key, "ecdsa-p256", 0o600)
     assert st.discard_pending() is True
@@ -337,7 +339,7 @@ def test_remove_overwrites_keys_then_removes_everything(store, backend, ca, pki,
         return handle
 
     monkeypatch.setattr("builtins.open", spy)
-    assert store.remove() is True
+    assert store.destroy() is True
     assert not os.path.exists(store.path)
     assert sorted(set(overwritten)) == sorted(os.path.realpath(k) for k in keys)
-    assert store.remove() is False
+    assert store.destroy() is False

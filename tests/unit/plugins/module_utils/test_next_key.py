@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, iotsec.tls contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""prepare: which key the CSR carries, whether a new one is made, and the key settings."""
+"""IdentityStore.next_key: which key the CSR carries, whether a new one is made, and the key settings."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -12,60 +12,60 @@ import os
 import pytest
 
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import spki_sha256
-from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import KeyParameterError, key_settings
-from ansible_collections.iotsec.tls.plugins.module_utils.prepare import choose_key, prepare_key
+from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import KeySettings, key_settings
 from ansible_collections.iotsec.tls.plugins.module_utils.store import IdentityStore
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import PKIError
 
 
 def _install_current(store, backend, ca, pki, key_type="ecdsa-p256"):
     backend.create(store.pending_key, key_type, 0o600)
     cert = pki.sign(ca, backend.public_key(store.pending_key))
-    store.install(cert, ca.chain, store.pending_key, 0o600)
+    store.install(cert, ca.chain, KeySettings(key_mode=0o600))
     return spki_sha256(cert.public_key())
 
 
 def test_no_key_creates_pending(store, backend):
-    assert choose_key(store, backend, "ecdsa-p256", False) == (store.pending_key, True)
-    assert choose_key(store, backend, "ecdsa-p256", True) == (store.pending_key, True)
+    assert store._choose_key("ecdsa-p256", False) == (store.pending_key, True)
+    assert store._choose_key("ecdsa-p256", True) == (store.pending_key, True)
 
 
 def test_no_store_directory_yet(tmp_path, backend):
     store = IdentityStore(str(tmp_path / "absent"))
-    assert choose_key(store, backend, "ed25519", False) == (store.pending_key, True)
+    assert store._choose_key("ed25519", False) == (store.pending_key, True)
     assert not os.path.exists(store.path)  # choosing writes nothing
 
 
 def test_current_key_of_right_type_is_kept(store, backend, ca, pki):
     _install_current(store, backend, ca, pki)
     before = pki.snapshot(store.path)
-    assert choose_key(store, backend, "ecdsa-p256", False) == (store.current_key, False)
+    assert store._choose_key("ecdsa-p256", False) == (store.current_key, False)
     assert pki.snapshot(store.path) == before
 
 
 def test_rekey_makes_new_pending_key(store, backend, ca, pki):
     _install_current(store, backend, ca, pki)
-    assert choose_key(store, backend, "ecdsa-p256", True) == (store.pending_key, True)
+    assert store._choose_key("ecdsa-p256", True) == (store.pending_key, True)
 
 
 def test_pending_key_left_over_is_reused(store, backend, ca, pki):
     _install_current(store, backend, ca, pki)
     backend.create(store.pending_key, "ecdsa-p256", 0o600)
-    assert choose_key(store, backend, "ecdsa-p256", True) == (store.pending_key, False)
+    assert store._choose_key("ecdsa-p256", True) == (store.pending_key, False)
     # without rekey the current key still wins
-    assert choose_key(store, backend, "ecdsa-p256", False) == (store.current_key, False)
+    assert store._choose_key("ecdsa-p256", False) == (store.current_key, False)
 
 
 def test_pending_key_without_current(store, backend):
     backend.create(store.pending_key, "ed25519", 0o600)
-    assert choose_key(store, backend, "ed25519", False) == (store.pending_key, False)
+    assert store._choose_key("ed25519", False) == (store.pending_key, False)
 
 
 def test_wrong_type_makes_new_pending_key(store, backend, ca, pki):
     _install_current(store, backend, ca, pki, "ecdsa-p256")
-    assert choose_key(store, backend, "ed25519", False) == (store.pending_key, True)
+    assert store._choose_key("ed25519", False) == (store.pending_key, True)
     backend.create(store.pending_key, "ecdsa-p384", 0o600)  # left over, but wrong type too
-    assert choose_key(store, backend, "ed25519", False) == (store.pending_key, True)
-    assert choose_key(store, backend, "ecdsa-p384", False) == (store.pending_key, False)
+    assert store._choose_key("ed25519", False) == (store.pending_key, True)
+    assert store._choose_key("ecdsa-p384", False) == (store.pending_key, False)
 
 
 def test_broken_keys_are_replaced(store, backend, ca, pki):
@@ -74,31 +74,31 @@ def test_broken_keys_are_replaced(store, backend, ca, pki):
         handle.write("broken")
     with open(store.pending_key, "w") as handle:
         handle.write("broken")
-    assert choose_key(store, backend, "ecdsa-p256", False) == (store.pending_key, True)
+    assert store._choose_key("ecdsa-p256", False) == (store.pending_key, True)
 
 
 def test_full_rotation_cycle(store, backend, ca, pki):
     """identity_key -> issue -> install, twice: the second rekey gives a different key."""
     first = None
     for _round in range(2):
-        path, create = choose_key(store, backend, "ecdsa-p256", True)
+        path, create = store._choose_key("ecdsa-p256", True)
         assert (path, create) == (store.pending_key, True)
         backend.create(path, "ecdsa-p256", 0o600)
         csr = backend.csr(path, "dev1")
         cert = pki.sign(ca, csr.public_key())
-        store.install(cert, ca.chain, store.find_key_for(cert, backend), 0o600)
+        store.install(cert, ca.chain, KeySettings(key_mode=0o600))
         key_id = spki_sha256(backend.public_key(store.current_key))
         assert key_id == spki_sha256(cert.public_key())
         assert key_id != first
         first = key_id
-    assert choose_key(store, backend, "ecdsa-p256", False) == (store.current_key, False)
+    assert store._choose_key("ecdsa-p256", False) == (store.current_key, False)
 
 
-SETTINGS = (-1, -1, 0o600, 0o755)
+SETTINGS = KeySettings()
 
 
 def test_prepare_key_makes_pending_key_and_csr(store, backend):
-    result = prepare_key(store, backend, "ecdsa-p256", True, "dev1", SETTINGS)
+    result = store.next_key("ecdsa-p256", True, "dev1", SETTINGS)
     assert result["changed"] and result["key_created"]
     assert result["key_source"] == "pending" and result["key_type"] == "ecdsa-p256"
     assert "BEGIN CERTIFICATE REQUEST" in result["csr"]
@@ -108,15 +108,15 @@ def test_prepare_key_makes_pending_key_and_csr(store, backend):
 
 
 def test_prepare_key_again_reuses_the_pending_key(store, backend):
-    first = prepare_key(store, backend, "ecdsa-p256", True, "dev1", SETTINGS)
-    again = prepare_key(store, backend, "ecdsa-p256", True, "dev1", SETTINGS)
+    first = store.next_key("ecdsa-p256", True, "dev1", SETTINGS)
+    again = store.next_key("ecdsa-p256", True, "dev1", SETTINGS)
     assert not again["changed"] and not again["key_created"]
     assert again["public_key_sha256"] == first["public_key_sha256"]
 
 
 def test_prepare_key_check_mode_writes_nothing(tmp_path, backend):
     store = IdentityStore(str(tmp_path / "absent"))
-    result = prepare_key(store, backend, "ecdsa-p256", True, "dev1", SETTINGS, check_mode=True)
+    result = store.next_key("ecdsa-p256", True, "dev1", SETTINGS, check_mode=True)
     assert result == {"changed": True, "key_created": True, "key_source": "pending", "key_type": "ecdsa-p256"}
     assert not os.path.exists(store.path)
 
@@ -124,7 +124,7 @@ def test_prepare_key_check_mode_writes_nothing(tmp_path, backend):
 def test_prepare_key_without_rekey_keeps_current_key(store, backend, ca, pki):
     key_id = _install_current(store, backend, ca, pki)
     before = pki.snapshot(store.path)
-    result = prepare_key(store, backend, "ecdsa-p256", False, "dev1", SETTINGS)
+    result = store.next_key("ecdsa-p256", False, "dev1", SETTINGS)
     assert not result["changed"] and result["key_source"] == "current"
     assert result["public_key_sha256"] == key_id
     after = pki.snapshot(store.path)
@@ -134,9 +134,9 @@ def test_prepare_key_without_rekey_keeps_current_key(store, backend, ca, pki):
 
 
 def test_prepare_key_fixes_mode_of_a_reused_key(store, backend):
-    prepare_key(store, backend, "ecdsa-p256", True, "dev1", SETTINGS)
+    store.next_key("ecdsa-p256", True, "dev1", SETTINGS)
     os.chmod(store.pending_key, 0o644)
-    result = prepare_key(store, backend, "ecdsa-p256", True, "dev1", SETTINGS)
+    result = store.next_key("ecdsa-p256", True, "dev1", SETTINGS)
     assert result["changed"] and not result["key_created"]
     assert os.stat(store.pending_key).st_mode & 0o777 == 0o600
 
@@ -153,6 +153,14 @@ def test_key_settings_defaults_and_group_mode():
     ("root", "root", "0604", "key_mode"),
 ])
 def test_key_settings_refusals(owner, group, mode, check):
-    with pytest.raises(KeyParameterError) as err:
+    with pytest.raises(PKIError) as err:
         key_settings(owner, group, mode, "0755")
     assert err.value.check == check
+
+
+def test_next_key_refuses_a_world_readable_key_mode_whatever_called_it(store):
+    """The owner checks the mode itself: settings made without key_settings() are refused too."""
+    with pytest.raises(PKIError) as err:
+        store.next_key("ecdsa-p256", True, "dev1", KeySettings(key_mode=0o604))
+    assert err.value.check == "key_mode"
+    assert not os.path.exists(store.pending_key)
