@@ -11,8 +11,6 @@ import os
 
 import pytest
 
-from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import KeySettings
-
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
     PKIError,
     cert_sha256,
@@ -21,7 +19,8 @@ from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
     load_certificates,
     spki_sha256,
 )
-from ansible_collections.iotsec.tls.plugins.module_utils.store import FILES, IdentityStore
+from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import KeySettings
+from ansible_collections.iotsec.tls.plugins.module_utils.store import FILES, IdentityStore, generation_name
 
 
 def test_prepare_reports_a_change_only_the_first_time(tmp_path):
@@ -343,3 +342,90 @@ def test_remove_overwrites_keys_then_removes_everything(store, backend, ca, pki,
     assert not os.path.exists(store.path)
     assert sorted(set(overwritten)) == sorted(os.path.realpath(k) for k in keys)
     assert store.destroy() is False
+
+
+def _hold_lock_in_child(store, body):
+    """Run body(store) in a forked child that holds the store's lock; return (ready, release, proc)."""
+    import multiprocessing
+    ctx = multiprocessing.get_context("fork")
+    ready, release = ctx.Event(), ctx.Event()
+
+    def holder():
+        with store.lock():
+            ready.set()
+            release.wait(10)
+            body(store)
+
+    proc = ctx.Process(target=holder)
+    proc.start()
+    assert ready.wait(10)
+    return release, proc
+
+
+def test_every_changing_operation_waits_for_the_lock(store, backend, ca, pki):
+    """install, next_key, rollback, discard_pending and destroy take the lock themselves, and a
+    status check takes it shared: none runs beside a writer."""
+    cert, _gen = _install_new(store, backend, ca, pki)
+    cert2, _gen2 = _install_new(store, backend, ca, pki)
+    release, proc = _hold_lock_in_child(store, lambda _s: None)
+    try:
+        waiting = IdentityStore(store.path, backend, lock_timeout=0.3)
+        attempts = {
+            "status": lambda: waiting.status({"ca_chain": ca.chain}),
+            "next_key": lambda: waiting.next_key("ecdsa-p256", True, "dev1", KeySettings()),
+            "install": lambda: waiting.install(_pending_cert(waiting, backend, ca, pki), ca.chain, KeySettings()),
+            "rollback": lambda: waiting.rollback(cert_sha256(cert2)),
+            "discard_pending": waiting.discard_pending,
+            "destroy": waiting.destroy,
+        }
+        for name, attempt in attempts.items():
+            with pytest.raises(PKIError) as err:
+                attempt()
+            assert err.value.check == "locked", name
+        assert store.link_target("current") == generation_name(cert_sha256(cert2))
+    finally:
+        release.set()
+        proc.join(10)
+
+
+def test_a_run_waiting_while_the_holder_removes_the_directory_is_told(tmp_path, backend):
+    """discard_pending on a new host removes the lock file it holds: a run that was waiting for it
+    must not go on under a lock nobody else can see."""
+    st = IdentityStore(str(tmp_path / "identity"), backend)
+    st.next_key("ecdsa-p256", True, "dev1", KeySettings())
+    release, proc = _hold_lock_in_child(st, lambda _s: None)
+    import threading
+    outcome = {}
+
+    def waiter():
+        try:
+            with IdentityStore(st.path, backend, lock_timeout=10).lock():
+                outcome["held"] = True
+        except PKIError as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    try:
+        import time as _time
+        _time.sleep(0.3)  # the waiter has opened the lock file and waits for it
+        os.unlink(os.path.join(st.path, ".lock"))  # what discard_pending does while it holds it
+    finally:
+        release.set()
+        proc.join(10)
+        thread.join(10)
+    assert "held" not in outcome and outcome["error"].check == "locked"
+    assert "removed" in outcome["error"].message
+
+
+def test_check_mode_changes_nothing(store, backend, ca, pki):
+    cert, _gen = _install_new(store, backend, ca, pki)
+    cert2, _gen2 = _install_new(store, backend, ca, pki)
+    backend.create(store.pending_key, "ecdsa-p256", 0o600)
+    cert3 = pki.sign(ca, backend.public_key(store.pending_key))
+    before = pki.snapshot(store.path)
+    assert store.rollback(cert_sha256(cert2), check_mode=True) is not None
+    assert store.discard_pending(check_mode=True) is True
+    assert store.destroy(check_mode=True) is True
+    assert store.install(cert3, ca.chain, KeySettings(), check_mode=True)["changed"] is True
+    assert pki.snapshot(store.path) == before

@@ -1,0 +1,31 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, iotsec.tls contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Run a module's main() in this process as Ansible would, and read its JSON result."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+
+import pytest
+
+from ansible.module_utils.testing import patch_module_args
+
+
+@pytest.fixture
+def run_module(capsys):
+    """run_module(module, args, check_mode=False, diff=False) -> the result dict (failed: true on
+    fail_json)."""
+
+    def run(module, args, check_mode=False, diff=False):
+        internal = {"_ansible_check_mode": check_mode, "_ansible_diff": diff}
+        with patch_module_args(dict(args, **internal)):
+            with pytest.raises(SystemExit):
+                module.main()
+        out = capsys.readouterr().out
+        return json.loads(out)
+
+    return run
