@@ -41,4 +41,3 @@ def host_spec(*parts: Dict[str, Dict[str, Any]], **options: Dict[str, Any]) -> D
         spec.update(copy.deepcopy(part))
     spec.update(options)
     return spec
-

@@ -191,14 +191,20 @@ key:
 request:
   description:
     - The whole entry to give M(iotsec.tls.certificate_issue) in
-      O(iotsec.tls.certificate_issue#module:requests) for this host, from the same declaration of a
-      request: C(host) (O(host), or O(common_name)), C(csr), C(common_name), C(dns_names),
+      O(iotsec.tls.certificate_issue#module:requests) for this host, built from the same declaration
+      of a request. It holds C(host) (O(host), or O(common_name)), C(csr), C(common_name), C(dns_names),
       C(ip_addresses), and C(profile) and C(lifetime) when given.
     - Not returned in check mode when a key would have to be made (there is no CSR yet).
   type: dict
   returned: when O(prepare_key) is true and RV(needs_certificate) is true
-  sample: {"host": "device1", "csr": "-----BEGIN CERTIFICATE REQUEST-----...", "common_name": "device1",
-           "dns_names": ["device1.fleet.example"], "ip_addresses": [], "profile": "device", "lifetime": "7d"}
+  sample:
+    host: device1
+    csr: "-----BEGIN CERTIFICATE REQUEST-----\n..."
+    common_name: device1
+    dns_names: [device1.fleet.example]
+    ip_addresses: []
+    profile: device
+    lifetime: 7d
 """
 
 from ansible.module_utils.basic import AnsibleModule

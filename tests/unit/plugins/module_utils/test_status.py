@@ -62,8 +62,7 @@ def test_fresh_with_default_now(installed, backend, expected):
 
 def test_fresh_ignoring_optional_expectations(installed, backend, issued_at):
     store, _cert = installed
-    result = store.status({"dns_names": ["dev1.example"],
-                                       "ip_addresses": ["192.0.2.1"]}, now=issued_at)
+    result = store.status({"dns_names": ["dev1.example"], "ip_addresses": ["192.0.2.1"]}, now=issued_at)
     assert result["reasons"] == []
 
 
@@ -267,8 +266,7 @@ def test_configured_lifetime_tolerates_clock_skew(tmp_path, backend, ca, ledger,
     cert = pki.load(result["certificate"])
     store.install(cert, ca.chain, KeySettings(key_mode=0o600))
     device_now = ca_now - datetime.timedelta(seconds=30)
-    outcome = store.status({"common_name": "dev1", "lifetime": 7 * 86400},
-                       now=device_now)
+    outcome = store.status({"common_name": "dev1", "lifetime": 7 * 86400}, now=device_now)
     assert _codes(outcome) == []
 
 
