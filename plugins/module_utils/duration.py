@@ -4,17 +4,18 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Lifetimes written the way operators write them: 7d, 12h, 1d12h, 90m, 300s, 300."""
 
-from __future__ import absolute_import, division, print_function
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
 import re
+from typing import Union
 
 _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _PART = re.compile(r"(\d+)\s*([wdhms])")
 
 
-def parse_duration(value, what="duration"):
+def parse_duration(value: Union[str, int], what: str = "duration") -> int:
     """Return a positive number of seconds, or raise ValueError naming what was wrong."""
     if isinstance(value, bool):
         raise ValueError("%s must be a duration such as 7d, 12h or 300s, not a boolean" % what)
@@ -35,7 +36,7 @@ def parse_duration(value, what="duration"):
     return seconds
 
 
-def format_duration(seconds):
+def format_duration(seconds: int) -> str:
     """Short human form of a number of seconds: 7d, 1d12h, 5m."""
     seconds = int(seconds)
     if seconds <= 0:

@@ -18,7 +18,7 @@ Only the file key backend keeps a memo: for a TPM key the full check also proves
 can still load the key, which no hash of the blob can tell.
 """
 
-from __future__ import absolute_import, division, print_function
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
@@ -27,9 +27,13 @@ import binascii
 import json
 import os
 import time
+from typing import Any, Dict, List, Mapping, Optional, Union
 
 from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import write_atomic
 from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import PKIError, normalize_sans, sha256_hex
+
+# The facts status.identity_facts() finds: plain JSON values.
+Facts = Dict[str, Any]
 
 MEMO_NAME = "status.json"
 MEMO_FORMAT = 1
@@ -42,7 +46,7 @@ _BEGIN = "-----BEGIN CERTIFICATE-----"
 _END = "-----END CERTIFICATE-----"
 
 
-def pem_certificates_sha256(text):
+def pem_certificates_sha256(text: Union[str, bytes]) -> Optional[List[str]]:
     """SHA-256 of the DER of each PEM certificate in text, in order; None when text is anything
     but a plain sequence of PEM certificates (the full check then reads it, and reports it)."""
     if isinstance(text, bytes):
@@ -64,7 +68,7 @@ def pem_certificates_sha256(text):
     return digests or None
 
 
-def judge(facts, expected, now):
+def judge(facts: Facts, expected: Mapping[str, Any], now: float) -> Dict[str, Any]:
     """Return the status result for facts (see status.identity_facts) against expected.
 
     expected keys: common_name, dns_names, ip_addresses, extended_key_usage (list or None),
@@ -144,7 +148,7 @@ def judge(facts, expected, now):
     return result
 
 
-def read_generation(generation_dir):
+def read_generation(generation_dir: str) -> Optional[Dict[str, bytes]]:
     """{name: bytes} of the certificate, chain and key in a generation; None when one of them
     cannot be read (the full check reports why)."""
     files = {}
@@ -157,19 +161,19 @@ def read_generation(generation_dir):
     return files
 
 
-def memo_inputs(files, backend_name):
+def memo_inputs(files: Mapping[str, bytes], backend_name: str) -> Dict[str, str]:
     """What a memo is kept under: the SHA-256 of each file's bytes, and the key backend."""
     inputs = dict((name, sha256_hex(data)) for name, data in files.items())
     inputs["backend"] = backend_name
     return inputs
 
 
-def memo_text(facts, inputs):
+def memo_text(facts: Facts, inputs: Mapping[str, str]) -> str:
     return json.dumps({"format": MEMO_FORMAT, "inputs": inputs, "facts": facts},
                       sort_keys=True, indent=1) + "\n"
 
 
-def load_memo(generation_dir, files, backend_name):
+def load_memo(generation_dir: str, files: Mapping[str, bytes], backend_name: str) -> Optional[Facts]:
     """The facts the memo holds for exactly these files (read_generation()) and backend, or None."""
     try:
         with open(os.path.join(generation_dir, MEMO_NAME), "r") as handle:
@@ -183,7 +187,7 @@ def load_memo(generation_dir, files, backend_name):
     return facts if isinstance(facts, dict) else None
 
 
-def status_from_memo(path, expected, now=None):
+def status_from_memo(path: str, expected: Mapping[str, Any], now: Optional[float] = None) -> Optional[Dict[str, Any]]:
     """The status of the file-backed identity in path from its memo, without cryptography; None
     when the memo cannot answer (no memo, a file changed, another issuing CA, anything unusual).
 
@@ -204,7 +208,7 @@ def status_from_memo(path, expected, now=None):
         return None
 
 
-def write_memo(generation_dir, facts, files, backend_name):
+def write_memo(generation_dir: str, facts: Facts, files: Mapping[str, bytes], backend_name: str) -> bool:
     """Record facts for these files (read_generation()) and backend in generation_dir (mode 0600,
     atomically); False when it cannot be written (a read-only or foreign directory): the memo is
     only ever a shortcut, so no caller fails for it. The one writer of a memo: the status check

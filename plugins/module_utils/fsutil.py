@@ -13,7 +13,7 @@ narrowed by it, so every directory and file made here gets its mode set explicit
 PARENT_DIR_MODE, owned by the user the module runs as (root).
 """
 
-from __future__ import absolute_import, division, print_function
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
@@ -23,6 +23,7 @@ import grp
 import os
 import pwd
 import tempfile
+from typing import Optional, Tuple, Union
 
 from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import PKIError
 
@@ -32,7 +33,7 @@ from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import PKIEr
 PARENT_DIR_MODE = 0o755
 
 
-def resolve_owner(owner=None, group=None):
+def resolve_owner(owner: Optional[str] = None, group: Optional[str] = None) -> Tuple[int, int]:
     """Return (uid, gid) for names or numbers; -1 keeps the current value."""
     uid = gid = -1
     if owner not in (None, ""):
@@ -54,7 +55,7 @@ def resolve_owner(owner=None, group=None):
     return uid, gid
 
 
-def parse_mode(mode, default):
+def parse_mode(mode: Union[None, str, int], default: int) -> int:
     if mode in (None, ""):
         return default
     if isinstance(mode, int):
@@ -62,7 +63,7 @@ def parse_mode(mode, default):
     return int(str(mode), 8)
 
 
-def fsync_dir(path):
+def fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -70,7 +71,7 @@ def fsync_dir(path):
         os.close(fd)
 
 
-def write_atomic(path, data, mode=0o644, uid=-1, gid=-1):
+def write_atomic(path: str, data: Union[str, bytes], mode: int = 0o644, uid: int = -1, gid: int = -1) -> None:
     """Write data to path atomically with the given mode and ownership."""
     if isinstance(data, str):
         data = data.encode("utf-8")
@@ -98,7 +99,7 @@ def write_atomic(path, data, mode=0o644, uid=-1, gid=-1):
     fsync_dir(directory)
 
 
-def make_dirs(path, mode, parent_mode=PARENT_DIR_MODE):
+def make_dirs(path: str, mode: int, parent_mode: int = PARENT_DIR_MODE) -> None:
     """Create path with mode, and each missing parent with parent_mode, whatever the umask.
 
     Existing directories are left as they are. A directory that another process creates
@@ -123,7 +124,7 @@ def make_dirs(path, mode, parent_mode=PARENT_DIR_MODE):
         os.chmod(directory, wanted)
 
 
-def fix_file(path, mode, uid=-1, gid=-1):
+def fix_file(path: str, mode: int, uid: int = -1, gid: int = -1) -> bool:
     """Give an existing file or directory mode and ownership (-1: keep). Return True if changed."""
     changed = False
     st = os.stat(path)
@@ -136,7 +137,7 @@ def fix_file(path, mode, uid=-1, gid=-1):
     return changed
 
 
-def ensure_dir(path, mode, uid=-1, gid=-1):
+def ensure_dir(path: str, mode: int, uid: int = -1, gid: int = -1) -> bool:
     """Create path (and parents, PARENT_DIR_MODE) if missing; set mode and ownership.
     Return True if changed."""
     changed = False
@@ -146,7 +147,7 @@ def ensure_dir(path, mode, uid=-1, gid=-1):
     return fix_file(path, mode, uid, gid) or changed
 
 
-def symlink_atomic(target, link):
+def symlink_atomic(target: str, link: str) -> None:
     """Point link at target, replacing an existing link atomically."""
     tmp = "%s.tmp-%d" % (link, os.getpid())
     try:
@@ -159,7 +160,7 @@ def symlink_atomic(target, link):
     fsync_dir(os.path.dirname(link) or ".")
 
 
-def read_file(path):
+def read_file(path: str) -> Optional[bytes]:
     """Return the bytes of path, or None when it does not exist."""
     try:
         with open(path, "rb") as handle:
@@ -175,14 +176,15 @@ KeySettings = collections.namedtuple("KeySettings", ["uid", "gid", "key_mode", "
 KeySettings.__new__.__defaults__ = (-1, -1, 0o600, 0o755)
 
 
-def check_key_mode(key_mode):
+def check_key_mode(key_mode: int) -> None:
     """Refuse a private key mode that gives other users any access."""
     if key_mode & 0o007:
         raise PKIError("key_mode", "key mode %04o gives other users access to the private key; nothing was changed"
                        % key_mode, "use 0600, or 0640 with a service group")
 
 
-def key_settings(owner, group, key_mode, dir_mode=None):
+def key_settings(owner: Optional[str], group: Optional[str], key_mode: Union[None, str, int],
+                 dir_mode: Union[None, str, int] = None) -> KeySettings:
     """KeySettings from module parameters; PKIError for a user or group that does not exist, a
     mode that is no octal number, or a key mode that other users could read."""
     try:

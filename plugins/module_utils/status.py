@@ -9,11 +9,13 @@ identity_facts() describes what is in service; freshness.judge() decides whether
 a memo, so that the next check of a fresh host needs no cryptography.
 """
 
-from __future__ import absolute_import, division, print_function
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
 import calendar
+import datetime
+from typing import Any, Dict, Iterable, List, Optional
 
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
     cert_not_after,
@@ -27,12 +29,12 @@ from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
 from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import PKIError
 
 
-def epoch(value):
+def epoch(value: datetime.datetime) -> int:
     """Seconds since the epoch of a datetime (naive UTC or aware)."""
     return calendar.timegm(value.utctimetuple())
 
 
-def _certificate_facts(cert, chain, problems=()):
+def _certificate_facts(cert: Any, chain: Optional[List[Any]], problems: Iterable[str] = ()) -> Dict[str, Any]:
     """The facts that come from the certificate (None: unreadable) and the chain alone."""
     return {"problems": list(problems), "certificate": cert_summary(cert) if cert is not None else None,
             "validity": [epoch(cert_not_before(cert)), epoch(cert_not_after(cert))] if cert is not None else None,
@@ -40,7 +42,7 @@ def _certificate_facts(cert, chain, problems=()):
             "signed_by": {}}
 
 
-def identity_facts(store, backend, issuers=(), generation="current"):
+def identity_facts(store: Any, backend: Any, issuers: Iterable[Any] = (), generation: str = "current") -> Dict[str, Any]:
     """Describe the identity in service (or in generation, a directory of store): a dict of
     plain values (JSON-serialisable).
 
@@ -72,7 +74,7 @@ def identity_facts(store, backend, issuers=(), generation="current"):
     return facts
 
 
-def pair_facts(cert, chain):
+def pair_facts(cert: Any, chain: List[Any]) -> Dict[str, Any]:
     """The facts identity_facts() finds once cert and chain are installed with their key: what
     certificate_install records as the new generation's memo (it has proved the key is the
     certificate's and that chain[0] signed it)."""

@@ -12,13 +12,17 @@ import json
 
 import pytest
 
+from ansible.module_utils import _internal
 from ansible.module_utils.testing import patch_module_args
 
 
 @pytest.fixture
-def run_module(capsys):
+def run_module(capsys, monkeypatch):
     """run_module(module, args, check_mode=False, diff=False) -> the result dict (failed: true on
-    fail_json)."""
+    fail_json). Runs as on a target: once a test has imported the controller's code (the filter
+    tests do), Ansible would otherwise send warnings and deprecations to the controller's display
+    instead of the result."""
+    monkeypatch.setattr(_internal, "is_controller", False)
 
     def run(module, args, check_mode=False, diff=False):
         internal = {"_ansible_check_mode": check_mode, "_ansible_diff": diff}
