@@ -24,13 +24,16 @@ import json
 import os
 
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
-    PKIError,
+    authority_key_identifier,
     cert_not_after,
     cert_sha256,
     cert_to_pem,
+    is_ca_certificate,
+    isoformat,
     load_certificate,
     load_certificates,
     signed_by,
+    signing_hash,
     spki_sha256,
     utcnow,
 )
@@ -42,11 +45,11 @@ from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import (
 )
 from ansible_collections.iotsec.tls.plugins.module_utils.keys import generate_private_key
 from ansible_collections.iotsec.tls.plugins.module_utils.policy import check_policy
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import PKIError
 
 try:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
     from cryptography.x509.oid import NameOID
 except ImportError:  # pragma: no cover - reported by the module through crypto.CRYPTOGRAPHY_IMPORT_ERROR
     pass
@@ -109,10 +112,6 @@ def _name(common_name, organization):
     ])
 
 
-def _sign_algorithm(key):
-    return None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA384()
-
-
 def build_ca_certificate(subject, public_key, issuer_cert, issuer_key, lifetime_seconds,
                          path_length, now=None):
     """A CA certificate: root when issuer_cert is None (self-signed), else intermediate."""
@@ -136,11 +135,8 @@ def build_ca_certificate(subject, public_key, issuer_cert, issuer_key, lifetime_
         if cert_not_after(issuer_cert) < now + datetime.timedelta(seconds=lifetime_seconds):
             raise PKIError("ca_lifetime", "the issuing CA would outlive the root CA",
                            "shorten ca_issuing_lifetime or renew the root")
-        builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
-                issuer_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value),
-            critical=False)
-    return builder.sign(issuer_key, _sign_algorithm(issuer_key))
+        builder = builder.add_extension(authority_key_identifier(issuer_cert), critical=False)
+    return builder.sign(issuer_key, signing_hash(issuer_key, hashes.SHA384()))
 
 
 def _write_all(ca_dir, passphrase, root, root_key, issuing, issuing_key):
@@ -185,11 +181,7 @@ def _build_issuing(name, organization, root, root_key, key_type, seconds):
 
 
 def _check_ca_cert(cert, what):
-    try:
-        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-    except x509.ExtensionNotFound:
-        constraints = None
-    if constraints is None or not constraints.ca:
+    if not is_ca_certificate(cert):
         raise PKIError("ca_import", "%s is not a CA certificate (basicConstraints CA:TRUE missing)"
                        % what, "import a CA certificate")
     try:
@@ -303,8 +295,8 @@ class IssuingCA(object):
             "chain": self.chain_pem,
             "root_sha256": cert_sha256(self.root),
             "issuing_sha256": cert_sha256(self.cert),
-            "issuing_not_after": cert_not_after(self.cert).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "root_not_after": cert_not_after(self.root).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "issuing_not_after": isoformat(cert_not_after(self.cert)),
+            "root_not_after": isoformat(cert_not_after(self.root)),
             "policy": dict((k, v) for k, v in self.policy.items() if not k.endswith("_seconds")),
         }
 

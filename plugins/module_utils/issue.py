@@ -14,7 +14,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
-    PKIError,
     cert_sha256,
     cert_summary,
     cert_to_pem,
@@ -33,6 +32,7 @@ from ansible_collections.iotsec.tls.plugins.module_utils.policy import (
     load_csr,
 )
 from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import (
+    PKIError,
     PROFILES,
     normalize_sans,
     single_label_names,

@@ -18,11 +18,13 @@ import ipaddress
 import re
 
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
+    authority_key_identifier,
     cert_not_after,
     describe_public_key,
     eku_oid,
     key_type_allowed,
     rsa_sizes,
+    signing_hash,
 )
 from ansible_collections.iotsec.tls.plugins.module_utils.keycheck import (
     UnsoundKey,
@@ -34,8 +36,6 @@ from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import KEY_T
 
 try:
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ed25519
     from cryptography.x509.oid import NameOID
 except ImportError:  # pragma: no cover - reported by the module through crypto.CRYPTOGRAPHY_IMPORT_ERROR
     pass
@@ -317,13 +317,10 @@ def build_certificate(public_key, issuer_cert, issuer_key, common_name, dns_name
         .add_extension(x509.ExtendedKeyUsage([eku_oid(name) for name in PROFILES[profile]]),
                        critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
-            issuer_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value),
-            critical=False)
+        .add_extension(authority_key_identifier(issuer_cert), critical=False)
     )
     names = [x509.DNSName(n) for n in dns_names]
     names += [x509.IPAddress(ipaddress.ip_address(n)) for n in ip_addresses]
     if names:
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-    algorithm = None if isinstance(issuer_key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
-    return builder.sign(issuer_key, algorithm)
+    return builder.sign(issuer_key, signing_hash(issuer_key))

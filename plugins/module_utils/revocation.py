@@ -19,22 +19,23 @@ import datetime
 import json
 import os
 
-from ansible_collections.iotsec.tls.plugins.module_utils.crypto import PKIError, isoformat, utcnow
+from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
+    authority_key_identifier,
+    isoformat,
+    parse_isoformat,
+    signing_hash,
+    utcnow,
+)
 from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import write_atomic
 from ansible_collections.iotsec.tls.plugins.module_utils.ledger import REASONS
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import PKIError
 
 try:
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
+    from cryptography.hazmat.primitives import serialization
     from cryptography.x509.oid import NameOID
 except ImportError:  # pragma: no cover - reported by the module through crypto.CRYPTOGRAPHY_IMPORT_ERROR
     pass
-
-
-def _parse_time(text):
-    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(
-        tzinfo=datetime.timezone.utc)
 
 
 def select_serials(ledger, hosts=None, serials=None, now=None):
@@ -46,7 +47,7 @@ def select_serials(ledger, hosts=None, serials=None, now=None):
             raise PKIError("unknown_host", "host %s has no certificate on the ledger" % host,
                            "check the host name (inventory_hostname) against the ledger")
         for entry in ledger.entries(host=host):
-            if entry["status"] != "revoked" and _parse_time(entry["not_after"]) > now:
+            if entry["status"] != "revoked" and parse_isoformat(entry["not_after"]) > now:
                 chosen.append(entry["serial"])
     for serial in serials or []:
         text = str(serial).replace(":", "").upper().lstrip("0") or "0"
@@ -79,7 +80,7 @@ def common_names(ledger, serials):
 def crl_entries(ledger, include_superseded, now):
     out = []
     for entry in ledger.entries():
-        if _parse_time(entry["not_after"]) <= now:
+        if parse_isoformat(entry["not_after"]) <= now:
             continue
         if entry["status"] == "revoked":
             out.append((entry["serial"], entry["revoked_at"], entry["revocation_reason"]))
@@ -94,19 +95,16 @@ def build_crl(ca, entries, number, this_update, next_update):
                .last_update(this_update)
                .next_update(next_update)
                .add_extension(x509.CRLNumber(number), critical=False)
-               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
-                   ca.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value),
-                   critical=False))
+               .add_extension(authority_key_identifier(ca.cert), critical=False))
     for serial, revoked_at, reason in entries:
         revoked = (x509.RevokedCertificateBuilder()
                    .serial_number(int(serial, 16))
-                   .revocation_date(_parse_time(revoked_at)))
+                   .revocation_date(parse_isoformat(revoked_at)))
         if reason and reason != "unspecified":
             revoked = revoked.add_extension(x509.CRLReason(x509.ReasonFlags[_flag(reason)]),
                                             critical=False)
         builder = builder.add_revoked_certificate(revoked.build())
-    algorithm = None if isinstance(ca.key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
-    return builder.sign(ca.key, algorithm)
+    return builder.sign(ca.key, signing_hash(ca.key))
 
 
 def _flag(reason):
@@ -134,7 +132,7 @@ def crl_due(ledger, crl_path, include_superseded=False, now=None):
     state = ledger.crl_state()
     due = True
     if state and state["content"] == content and os.path.exists(crl_path):
-        this_update, next_update = _parse_time(state["this_update"]), _parse_time(state["next_update"])
+        this_update, next_update = parse_isoformat(state["this_update"]), parse_isoformat(state["next_update"])
         due = now >= this_update + (next_update - this_update) / 2
     return due, entries, content, state
 

@@ -19,9 +19,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from ansible_collections.iotsec.tls.plugins.module_utils import ca as ca_mod
 from ansible_collections.iotsec.tls.plugins.module_utils import policy as policy_mod
-from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import normalize_sans
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import PKIError, normalize_sans
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
-    PKIError,
     cert_sha256,
     spki_sha256,
     utcnow,
