@@ -4,15 +4,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The fleet CA on the CA host: a root and an issuing CA, keys encrypted at rest.
 
-    <ca_dir>/            0700
-      root.pem           root CA certificate
-      root.key           root CA key, PKCS#8 encrypted with the CA passphrase, 0600
-                         (absent when an issuing CA was imported without its root key)
-      issuing.pem        issuing CA certificate (pathLenConstraint 0)
-      issuing.key        issuing CA key, encrypted, 0600
-      chain.pem          issuing CA then root: what hosts install beside their certificate
-      policy.json        the issuance policy (lifetimes, key types, organization)
-      ledger.sqlite3     every certificate issued (see ledger.py)
+Its files (CA_FILES, POLICY_FILE) are laid out in a CA directory, whose one owner is
+cadir.CADirectory (the layout is written down there): modules go through it.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -56,6 +49,7 @@ except ImportError:  # pragma: no cover - reported by the module through crypto.
 
 MIN_PASSPHRASE = 12
 CA_FILES = ("root.pem", "root.key", "issuing.pem", "issuing.key", "chain.pem")
+POLICY_FILE = "policy.json"
 
 
 def ca_path(ca_dir, name):
@@ -302,13 +296,13 @@ class IssuingCA(object):
 
 
 def read_policy(ca_dir):
-    data = read_file(ca_path(ca_dir, "policy.json"))
+    data = read_file(ca_path(ca_dir, POLICY_FILE))
     if data is None:
         return {}
     try:
         return json.loads(data.decode("utf-8"))
     except ValueError as exc:
-        raise PKIError("policy", "%s is not valid JSON: %s" % (ca_path(ca_dir, "policy.json"), exc),
+        raise PKIError("policy", "%s is not valid JSON: %s" % (ca_path(ca_dir, POLICY_FILE), exc),
                        "rerun the iotsec.tls.ca role to rewrite it")
 
 
@@ -319,6 +313,6 @@ def write_policy(ca_dir, policy, check_mode=False):
         return False
     if check_mode:
         return True
-    write_atomic(ca_path(ca_dir, "policy.json"),
+    write_atomic(ca_path(ca_dir, POLICY_FILE),
                  json.dumps(wanted, indent=2, sort_keys=True) + "\n", mode=0o600)
     return True
