@@ -11,13 +11,14 @@ at least that often keeps brokers from ever holding a stale CRL, and a run that 
 change changes nothing.
 """
 
-from __future__ import absolute_import, division, print_function
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
 import datetime
 import json
 import os
+import typing as t
 
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
     authority_key_identifier,
@@ -37,8 +38,13 @@ try:
 except ImportError:  # pragma: no cover - reported by the module through crypto.CRYPTOGRAPHY_IMPORT_ERROR
     pass
 
+if t.TYPE_CHECKING:  # pragma: no cover
+    from ansible_collections.iotsec.tls.plugins.module_utils.ca import IssuingCA
+    from ansible_collections.iotsec.tls.plugins.module_utils.cadir import LedgerBackend
 
-def select_serials(ledger, hosts=None, serials=None, now=None):
+
+def select_serials(ledger: LedgerBackend, hosts: t.Iterable[str] | None = None, serials: t.Iterable[str] | None = None,
+                   now: datetime.datetime | None = None) -> list[str]:
     """Resolve hosts and serials to ledger serials; unknown ones raise before anything changes."""
     now = now or utcnow()
     chosen = []
@@ -64,7 +70,7 @@ def select_serials(ledger, hosts=None, serials=None, now=None):
     return sorted(set(chosen))
 
 
-def common_names(ledger, serials):
+def common_names(ledger: LedgerBackend, serials: t.Iterable[str]) -> list[str]:
     """The identities (subject CNs, the brokers' MQTT user names) of the certificates serials
     name, sorted: the connections a broker must end once it enforces their revocation."""
     names = set()
@@ -77,7 +83,7 @@ def common_names(ledger, serials):
     return sorted(names)
 
 
-def crl_entries(ledger, include_superseded, now):
+def crl_entries(ledger: LedgerBackend, include_superseded: bool, now: datetime.datetime) -> list[tuple[str, str, str]]:
     out = []
     for entry in ledger.entries():
         if parse_isoformat(entry["not_after"]) <= now:
@@ -89,7 +95,8 @@ def crl_entries(ledger, include_superseded, now):
     return sorted(out)
 
 
-def build_crl(ca, entries, number, this_update, next_update):
+def build_crl(ca: IssuingCA, entries: list[tuple[str, str, str]], number: int, this_update: datetime.datetime,
+              next_update: datetime.datetime) -> x509.CertificateRevocationList:
     builder = (x509.CertificateRevocationListBuilder()
                .issuer_name(ca.cert.subject)
                .last_update(this_update)
@@ -107,7 +114,7 @@ def build_crl(ca, entries, number, this_update, next_update):
     return builder.sign(ca.key, signing_hash(ca.key))
 
 
-def _flag(reason):
+def _flag(reason: str) -> str:
     names = {"keyCompromise": "key_compromise", "cACompromise": "ca_compromise",
              "affiliationChanged": "affiliation_changed", "superseded": "superseded",
              "cessationOfOperation": "cessation_of_operation", "certificateHold": "certificate_hold",
@@ -116,14 +123,15 @@ def _flag(reason):
     return names[reason]
 
 
-def check_reason(reason):
+def check_reason(reason: str) -> str:
     if reason not in REASONS:
         raise PKIError("reason", "%r is not an RFC 5280 revocation reason" % (reason,),
                        "use one of %s" % ", ".join(REASONS))
     return reason
 
 
-def crl_due(ledger, crl_path, include_superseded=False, now=None):
+def crl_due(ledger: LedgerBackend, crl_path: str, include_superseded: bool = False,
+            now: datetime.datetime | None = None) -> tuple[bool, list[tuple[str, str, str]], str, dict[str, t.Any] | None]:
     """Whether publish() (without force) would write a new CRL now: its content changed, half its
     validity passed, or the file is gone. Return (due, entries, content, state)."""
     now = now or utcnow()
@@ -137,8 +145,9 @@ def crl_due(ledger, crl_path, include_superseded=False, now=None):
     return due, entries, content, state
 
 
-def publish(ca, ledger, crl_path, next_update_seconds, include_superseded=False, now=None,
-            check_mode=False, force=False):
+def publish(ca: IssuingCA, ledger: LedgerBackend, crl_path: str, next_update_seconds: int,
+            include_superseded: bool = False, now: datetime.datetime | None = None,
+            check_mode: bool = False, force: bool = False) -> tuple[bool, dict[str, t.Any]]:
     """Publish the CRL when it is due (crl_due) or force is set.
 
     Call inside a ledger transaction. Return (changed, state dict with pem and number).
