@@ -4,33 +4,30 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The fleet CA on the CA host: a root and an issuing CA, keys encrypted at rest.
 
-    <ca_dir>/            0700
-      root.pem           root CA certificate
-      root.key           root CA key, PKCS#8 encrypted with the CA passphrase, 0600
-                         (absent when an issuing CA was imported without its root key)
-      issuing.pem        issuing CA certificate (pathLenConstraint 0)
-      issuing.key        issuing CA key, encrypted, 0600
-      chain.pem          issuing CA then root: what hosts install beside their certificate
-      policy.json        the issuance policy (lifetimes, key types, organization)
-      ledger.sqlite3     every certificate issued (see ledger.py)
+Its files (CA_FILES, POLICY_FILE) are laid out in a CA directory, whose one owner is
+cadir.CADirectory (the layout is written down there): modules go through it.
 """
 
-from __future__ import absolute_import, division, print_function
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
 import datetime
 import json
 import os
+import typing as t
 
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
-    PKIError,
+    authority_key_identifier,
     cert_not_after,
     cert_sha256,
     cert_to_pem,
+    is_ca_certificate,
+    isoformat,
     load_certificate,
     load_certificates,
     signed_by,
+    signing_hash,
     spki_sha256,
     utcnow,
 )
@@ -42,24 +39,25 @@ from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import (
 )
 from ansible_collections.iotsec.tls.plugins.module_utils.keys import generate_private_key
 from ansible_collections.iotsec.tls.plugins.module_utils.policy import check_policy
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import PKIError
 
 try:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
     from cryptography.x509.oid import NameOID
 except ImportError:  # pragma: no cover - reported by the module through crypto.CRYPTOGRAPHY_IMPORT_ERROR
     pass
 
 MIN_PASSPHRASE = 12
 CA_FILES = ("root.pem", "root.key", "issuing.pem", "issuing.key", "chain.pem")
+POLICY_FILE = "policy.json"
 
 
-def ca_path(ca_dir, name):
+def ca_path(ca_dir: str, name: str) -> str:
     return os.path.join(ca_dir, name)
 
 
-def _passphrase_bytes(passphrase):
+def _passphrase_bytes(passphrase: str | None) -> bytes:
     if not passphrase:
         raise PKIError("ca_passphrase", "no CA passphrase was given",
                        "set iotsec_tls_ca_passphrase (Ansible Vault or an AWX credential)")
@@ -69,12 +67,12 @@ def _passphrase_bytes(passphrase):
     return passphrase.encode("utf-8")
 
 
-def encrypted_pem(key, passphrase):
+def encrypted_pem(key: t.Any, passphrase: str) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.BestAvailableEncryption(_passphrase_bytes(passphrase)))
 
 
-def load_private_key(data, passphrase, what):
+def load_private_key(data: bytes, passphrase: str | None, what: str) -> t.Any:
     """Load a PEM private key; a wrong passphrase gives a PKIError naming the file."""
     password = passphrase.encode("utf-8") if passphrase else None
     try:
@@ -91,7 +89,7 @@ def load_private_key(data, passphrase, what):
                        % what, "check iotsec_tls_ca_passphrase (vault or AWX credential)")
 
 
-def ca_state(ca_dir):
+def ca_state(ca_dir: str) -> str:
     """'absent', 'present', or 'partial' (some CA files exist, others don't)."""
     present = [name for name in CA_FILES if os.path.exists(ca_path(ca_dir, name))]
     if not present:
@@ -102,19 +100,16 @@ def ca_state(ca_dir):
     return "partial"
 
 
-def _name(common_name, organization):
+def _name(common_name: str, organization: str) -> x509.Name:
     return x509.Name([
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
         x509.NameAttribute(NameOID.COMMON_NAME, common_name),
     ])
 
 
-def _sign_algorithm(key):
-    return None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA384()
-
-
-def build_ca_certificate(subject, public_key, issuer_cert, issuer_key, lifetime_seconds,
-                         path_length, now=None):
+def build_ca_certificate(subject: x509.Name, public_key: t.Any, issuer_cert: x509.Certificate | None, issuer_key: t.Any,
+                         lifetime_seconds: int, path_length: int | None,
+                         now: datetime.datetime | None = None) -> x509.Certificate:
     """A CA certificate: root when issuer_cert is None (self-signed), else intermediate."""
     now = now or utcnow()
     builder = (
@@ -136,11 +131,8 @@ def build_ca_certificate(subject, public_key, issuer_cert, issuer_key, lifetime_
         if cert_not_after(issuer_cert) < now + datetime.timedelta(seconds=lifetime_seconds):
             raise PKIError("ca_lifetime", "the issuing CA would outlive the root CA",
                            "shorten ca_issuing_lifetime or renew the root")
-        builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
-                issuer_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value),
-            critical=False)
-    return builder.sign(issuer_key, _sign_algorithm(issuer_key))
+        builder = builder.add_extension(authority_key_identifier(issuer_cert), critical=False)
+    return builder.sign(issuer_key, signing_hash(issuer_key, hashes.SHA384()))
 
 
 def _write_all(ca_dir, passphrase, root, root_key, issuing, issuing_key):
@@ -156,7 +148,7 @@ def _write_all(ca_dir, passphrase, root, root_key, issuing, issuing_key):
         write_atomic(ca_path(ca_dir, name), data, mode=mode)
 
 
-def _lifetime(value, what):
+def _lifetime(value: str, what: str) -> int:
     try:
         return parse_duration(value, what)
     except ValueError as exc:
@@ -184,12 +176,8 @@ def _build_issuing(name, organization, root, root_key, key_type, seconds):
     return issuing, issuing_key
 
 
-def _check_ca_cert(cert, what):
-    try:
-        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-    except x509.ExtensionNotFound:
-        constraints = None
-    if constraints is None or not constraints.ca:
+def _check_ca_cert(cert: x509.Certificate, what: str) -> None:
+    if not is_ca_certificate(cert):
         raise PKIError("ca_import", "%s is not a CA certificate (basicConstraints CA:TRUE missing)"
                        % what, "import a CA certificate")
     try:
@@ -203,7 +191,7 @@ def _check_ca_cert(cert, what):
         raise PKIError("ca_import", "%s has expired" % what, "import a valid CA")
 
 
-def _matches(key, cert, what):
+def _matches(key: t.Any, cert: x509.Certificate, what: str) -> None:
     if spki_sha256(key.public_key()) != spki_sha256(cert.public_key()):
         raise PKIError("ca_import", "the %s key does not match its certificate" % what,
                        "give the key that belongs to the certificate")
@@ -245,11 +233,11 @@ def import_ca(ca_dir, passphrase, name, organization, root_cert_pem, root_key_pe
     _write_all(ca_dir, passphrase, root, root_key, issuing, issuing_key)
 
 
-def _bytes(data):
+def _bytes(data: str | bytes) -> bytes:
     return data.encode("utf-8") if isinstance(data, str) else data
 
 
-def same_as_imported(ca_dir, root_cert_pem, issuing_cert_pem=None):
+def same_as_imported(ca_dir: str, root_cert_pem: str | bytes, issuing_cert_pem: str | bytes | None = None) -> bool:
     """True when the CA directory already holds the given root (and issuing) certificate."""
     root = load_certificate(read_file(ca_path(ca_dir, "root.pem")), "CA root")
     if cert_sha256(root) != cert_sha256(load_certificate(root_cert_pem)):
@@ -263,7 +251,7 @@ def same_as_imported(ca_dir, root_cert_pem, issuing_cert_pem=None):
 class IssuingCA(object):
     """The loaded issuing CA: certificate, decrypted key (in memory only), chain, policy."""
 
-    def __init__(self, ca_dir, passphrase, load_key=True):
+    def __init__(self, ca_dir: str, passphrase: str | None, load_key: bool = True) -> None:
         state = ca_state(ca_dir)
         if state == "absent":
             raise PKIError("ca_missing", "no CA in %s" % ca_dir,
@@ -287,15 +275,15 @@ class IssuingCA(object):
         self.policy = check_policy(read_policy(ca_dir))
 
     @property
-    def chain_pem(self):
+    def chain_pem(self) -> str:
         return "".join(cert_to_pem(c) for c in self.chain)
 
-    def key_hashes(self):
+    def key_hashes(self) -> set[str]:
         """The canonical SPKI SHA-256 of every CA key of this fleet the CA directory holds (the
         issuing CA, the root, every certificate of the chain): keys never certified for a host."""
         return set(spki_sha256(c.public_key()) for c in [self.cert, self.root] + list(self.chain))
 
-    def info(self):
+    def info(self) -> dict[str, t.Any]:
         return {
             "ca_dir": self.ca_dir,
             "root_certificate": cert_to_pem(self.root),
@@ -303,30 +291,30 @@ class IssuingCA(object):
             "chain": self.chain_pem,
             "root_sha256": cert_sha256(self.root),
             "issuing_sha256": cert_sha256(self.cert),
-            "issuing_not_after": cert_not_after(self.cert).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "root_not_after": cert_not_after(self.root).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "issuing_not_after": isoformat(cert_not_after(self.cert)),
+            "root_not_after": isoformat(cert_not_after(self.root)),
             "policy": dict((k, v) for k, v in self.policy.items() if not k.endswith("_seconds")),
         }
 
 
-def read_policy(ca_dir):
-    data = read_file(ca_path(ca_dir, "policy.json"))
+def read_policy(ca_dir: str) -> dict[str, t.Any]:
+    data = read_file(ca_path(ca_dir, POLICY_FILE))
     if data is None:
         return {}
     try:
         return json.loads(data.decode("utf-8"))
     except ValueError as exc:
-        raise PKIError("policy", "%s is not valid JSON: %s" % (ca_path(ca_dir, "policy.json"), exc),
+        raise PKIError("policy", "%s is not valid JSON: %s" % (ca_path(ca_dir, POLICY_FILE), exc),
                        "rerun the iotsec.tls.ca role to rewrite it")
 
 
-def write_policy(ca_dir, policy, check_mode=False):
+def write_policy(ca_dir: str, policy: dict[str, t.Any] | None, check_mode: bool = False) -> bool:
     """Write the policy if it differs (not in check mode); return True when it differs."""
     wanted = dict((k, v) for k, v in check_policy(policy).items() if not k.endswith("_seconds"))
     if read_policy(ca_dir) == wanted:
         return False
     if check_mode:
         return True
-    write_atomic(ca_path(ca_dir, "policy.json"),
+    write_atomic(ca_path(ca_dir, POLICY_FILE),
                  json.dumps(wanted, indent=2, sort_keys=True) + "\n", mode=0o600)
     return True

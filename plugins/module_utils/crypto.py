@@ -9,12 +9,14 @@ Debian 12, 43.0 on Debian 13), so nothing here may need a newer API: chain
 checks are done by verifying signatures directly, not with x509.verification.
 """
 
-from __future__ import absolute_import, division, print_function
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
 import datetime
+import functools
 import traceback
+import typing as t
 
 from ansible_collections.iotsec.tls.plugins.module_utils.keycheck import canonical_spki_der
 from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import EKU_NAMES, PKIError, sha256_hex
@@ -23,69 +25,103 @@ CRYPTOGRAPHY_IMPORT_ERROR = None
 try:
     from cryptography import x509
     from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 except ImportError:  # pragma: no cover - exercised by the sanity import test
     CRYPTOGRAPHY_IMPORT_ERROR = traceback.format_exc()
 
 
-def utcnow():
+# The one text form of a time on the ledger and in return values: ISO 8601, UTC, seconds.
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
 
 
-def cert_not_before(cert):
+def cert_not_before(cert: x509.Certificate) -> datetime.datetime:
     value = getattr(cert, "not_valid_before_utc", None)
     if value is None:  # cryptography < 42
         value = cert.not_valid_before.replace(tzinfo=datetime.timezone.utc)
     return value
 
 
-def cert_not_after(cert):
+def cert_not_after(cert: x509.Certificate) -> datetime.datetime:
     value = getattr(cert, "not_valid_after_utc", None)
     if value is None:  # cryptography < 42
         value = cert.not_valid_after.replace(tzinfo=datetime.timezone.utc)
     return value
 
 
-def isoformat(value):
-    return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+def isoformat(value: datetime.datetime) -> str:
+    """A time as TIME_FORMAT text (UTC)."""
+    return value.astimezone(datetime.timezone.utc).strftime(TIME_FORMAT)
 
 
-def eku_oid(name):
+def parse_isoformat(text: str) -> datetime.datetime:
+    """The time isoformat() wrote, as an aware UTC datetime."""
+    return datetime.datetime.strptime(text, TIME_FORMAT).replace(tzinfo=datetime.timezone.utc)
+
+
+def signing_hash(private_key: t.Any, algorithm: t.Any = None) -> t.Any:
+    """The hash to sign with private_key: None for Ed25519 (it hashes by itself), else algorithm
+    (an instance of a cryptography hash), SHA-256 when none is given."""
+    if isinstance(private_key, ed25519.Ed25519PrivateKey):
+        return None
+    return algorithm if algorithm is not None else hashes.SHA256()
+
+
+@functools.lru_cache(maxsize=16)
+def authority_key_identifier(issuer_cert: x509.Certificate) -> x509.AuthorityKeyIdentifier:
+    """The authorityKeyIdentifier of what issuer_cert signs: its own subjectKeyIdentifier
+    (made once per issuer certificate and process: a batch signs many under one issuer)."""
+    return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
+        issuer_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value)
+
+
+def is_ca_certificate(cert: x509.Certificate) -> bool:
+    """True when cert says it is a CA (basicConstraints CA:TRUE)."""
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
+def eku_oid(name: str) -> x509.ObjectIdentifier:
     return {"clientAuth": ExtendedKeyUsageOID.CLIENT_AUTH,
             "serverAuth": ExtendedKeyUsageOID.SERVER_AUTH}[name]
 
 
-def eku_name(oid):
+def eku_name(oid: x509.ObjectIdentifier) -> str:
     for name in EKU_NAMES:
         if eku_oid(name) == oid:
             return name
     return oid.dotted_string
 
 
-def cert_sha256(cert):
+def cert_sha256(cert: x509.Certificate) -> str:
     return sha256_hex(cert.public_bytes(serialization.Encoding.DER))
 
 
-def spki_sha256(public_key):
+def spki_sha256(public_key: t.Any) -> str:
     """SHA-256 of the DER SubjectPublicKeyInfo in its canonical form (uncompressed EC point):
     the identity of a key pair, the same however the key was encoded where it came from."""
     return sha256_hex(canonical_spki_der(public_key))
 
 
-def serial_hex(serial):
+def serial_hex(serial: int) -> str:
     text = "%x" % serial
     if len(text) % 2:
         text = "0" + text
     return text.upper()
 
 
-def cert_to_pem(cert):
+def cert_to_pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
 
-def load_certificate(data, what="certificate"):
+def load_certificate(data: str | bytes, what: str = "certificate") -> x509.Certificate:
     if isinstance(data, str):
         data = data.encode("utf-8")
     try:
@@ -95,7 +131,7 @@ def load_certificate(data, what="certificate"):
                        "give the PEM text of an X.509 certificate")
 
 
-def load_certificates(data, what="chain"):
+def load_certificates(data: str | bytes, what: str = "chain") -> list[x509.Certificate]:
     """Load every PEM certificate in data, in order."""
     if isinstance(data, bytes):
         data = data.decode("utf-8", "replace")
@@ -110,7 +146,7 @@ def load_certificates(data, what="chain"):
     return certs
 
 
-def describe_public_key(public_key):
+def describe_public_key(public_key: t.Any) -> str:
     """Return the collection's key type name for a public key, or a description."""
     if isinstance(public_key, ec.EllipticCurvePublicKey):
         return {"secp256r1": "ecdsa-p256", "secp384r1": "ecdsa-p384"}.get(
@@ -122,13 +158,13 @@ def describe_public_key(public_key):
     return type(public_key).__name__
 
 
-def rsa_sizes(allowed, min_rsa_bits):
+def rsa_sizes(allowed: t.Iterable[str], min_rsa_bits: int) -> set[int]:
     """The RSA modulus sizes a policy allows: those its key types name, from min_rsa_bits up."""
     return set(int(name[4:]) for name in allowed
                if name.startswith("rsa-") and int(name[4:]) >= min_rsa_bits)
 
 
-def key_type_allowed(public_key, allowed, min_rsa_bits):
+def key_type_allowed(public_key: t.Any, allowed: t.Iterable[str], min_rsa_bits: int) -> bool:
     """True when the public key is of an allowed type.
 
     An RSA modulus must have exactly one of the sizes the allowed types name (rsa-3072: 3072
@@ -138,7 +174,7 @@ def key_type_allowed(public_key, allowed, min_rsa_bits):
     return describe_public_key(public_key) in allowed
 
 
-def signed_by(cert, issuer):
+def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     """True when cert's signature verifies with issuer's public key (and names chain)."""
     if cert.issuer != issuer.subject:
         return False
@@ -158,13 +194,13 @@ def signed_by(cert, issuer):
     return True
 
 
-def served_chain(chain):
+def served_chain(chain: t.Iterable[x509.Certificate]) -> list[x509.Certificate]:
     """The CA certificates a peer is sent with a leaf: chain without its self-signed roots
     (RFC 8446 4.4.2: the trust anchor may be left out, and the peer has it anyway)."""
     return [c for c in chain if not (c.issuer == c.subject and signed_by(c, c))]
 
 
-def verify_chain(cert, chain):
+def verify_chain(cert: x509.Certificate, chain: t.Iterable[x509.Certificate]) -> bool:
     """Check that cert chains through chain (issuing CA first) to a self-signed root.
 
     Raises PKIError naming the broken link. Validity periods of the CAs are checked too.
@@ -178,11 +214,7 @@ def verify_chain(cert, chain):
                 "chain", "%s is not signed by %s" % (
                     child.subject.rfc4514_string(), parent.subject.rfc4514_string()),
                 "install the certificate together with the chain of the CA that issued it")
-        try:
-            constraints = parent.extensions.get_extension_for_class(x509.BasicConstraints).value
-        except x509.ExtensionNotFound:
-            constraints = None
-        if constraints is None or not constraints.ca:
+        if not is_ca_certificate(parent):
             raise PKIError("chain", "%s is not a CA certificate" % parent.subject.rfc4514_string(),
                            "the chain must hold CA certificates only")
         if not cert_not_before(parent) <= now <= cert_not_after(parent):
@@ -195,7 +227,7 @@ def verify_chain(cert, chain):
     return True
 
 
-def cert_sans(cert):
+def cert_sans(cert: x509.Certificate) -> tuple[list[str], list[str]]:
     """Return (dns_names, ip_addresses) of a certificate, sorted, as strings."""
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -206,7 +238,7 @@ def cert_sans(cert):
     return dns, ips
 
 
-def cert_ekus(cert):
+def cert_ekus(cert: x509.Certificate) -> list[str]:
     try:
         eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     except x509.ExtensionNotFound:
@@ -214,12 +246,12 @@ def cert_ekus(cert):
     return sorted(eku_name(oid) for oid in eku)
 
 
-def cert_common_name(cert):
+def cert_common_name(cert: x509.Certificate) -> str | None:
     values = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     return values[0].value if values else None
 
 
-def cert_summary(cert):
+def cert_summary(cert: x509.Certificate) -> dict[str, t.Any]:
     """Public facts about a certificate, as returned by modules."""
     dns, ips = cert_sans(cert)
     return {

@@ -9,42 +9,48 @@ others are still issued. The ledger write lock is held while key reuse is checke
 the certificates are recorded, so two runs cannot hand one key to two hosts.
 """
 
-from __future__ import absolute_import, division, print_function
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
+import datetime
+import typing as t
+
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
-    PKIError,
     cert_sha256,
-    cert_summary,
     cert_to_pem,
+    describe_public_key,
     isoformat,
-    cert_not_after,
-    cert_not_before,
-    spki_sha256,
+    serial_hex,
     utcnow,
 )
 from ansible_collections.iotsec.tls.plugins.module_utils.policy import (
-    build_certificate,
-    check_csr,
+    check_csr_key,
     check_device_id,
     check_name,
     check_lifetime,
     load_csr,
+    sign_leaf,
 )
 from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import (
+    PKIError,
     PROFILES,
     normalize_sans,
+    sha256_hex,
     single_label_names,
 )
 
 try:
     from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
 except ImportError:  # pragma: no cover - reported by the module through crypto.CRYPTOGRAPHY_IMPORT_ERROR
     pass
 
+if t.TYPE_CHECKING:  # pragma: no cover
+    from ansible_collections.iotsec.tls.plugins.module_utils.ca import IssuingCA
 
-def prepare(request, policy, ca_key_hashes=()):
+
+def prepare(request: dict[str, t.Any], policy: dict[str, t.Any], ca_key_hashes: t.Container[str] = ()) -> dict[str, t.Any]:
     """Validate one request against policy; return the facts needed to sign it."""
     host = request.get("host")
     if not host:
@@ -63,8 +69,8 @@ def prepare(request, policy, ca_key_hashes=()):
                        "iotsec_tls_domain, or device_identity_dns_names / device_identity_ip_addresses")
     lifetime = check_lifetime(request.get("lifetime") or "7d", policy)
     csr = load_csr(request.get("csr") or "")
-    public_key = check_csr(csr, policy)
-    key_sha256 = spki_sha256(public_key)
+    public_key, spki_der = check_csr_key(csr, policy)
+    key_sha256 = sha256_hex(spki_der)  # spki_sha256(public_key): check_csr_key made it canonical
     if key_sha256 in ca_key_hashes:
         raise PKIError("ca_public_key", "the CSR carries a public key of this fleet's CA",
                        "generate the host's own key on the host (identity_key with rekey=true); "
@@ -76,7 +82,7 @@ def prepare(request, policy, ca_key_hashes=()):
     }
 
 
-def _name_warnings(host, dns_names):
+def _name_warnings(host: str, dns_names: list[str]) -> list[str]:
     """Issued all the same (a broker named by a single label is dialled by it), but said."""
     return ["%s: the DNS name %r is a single label, which RFC 5280 does not allow in a dNSName "
             "(pkilint: pkix.invalid_domain_name_syntax); set iotsec_tls_domain to certify it as "
@@ -84,7 +90,7 @@ def _name_warnings(host, dns_names):
             for name in single_label_names(dns_names)]
 
 
-def _prepare_all(ca, requests):
+def _prepare_all(ca: IssuingCA, requests: list[dict[str, t.Any]]) -> tuple[list[dict[str, t.Any]], dict[str, dict[str, t.Any]]]:
     """(prepared, results): every request judged on its own; a request's failure, whatever
     raised it, is that request's alone, named by its host and a check."""
     results = {}
@@ -112,17 +118,18 @@ def _prepare_all(ca, requests):
     return prepared, results
 
 
-def _host_label(request):
+def _host_label(request: dict[str, t.Any]) -> str:
     host = request.get("host")
     return host if isinstance(host, str) and host else "<no host>"
 
 
-def issue_batch(ca, ledger, requests, check_mode=False, now=None):
+def issue_batch(ca: IssuingCA, ledger: t.Any, requests: list[dict[str, t.Any]],
+                check_mode: bool = False, now: datetime.datetime | None = None) -> dict[str, dict[str, t.Any]]:
     """Return {host: result}; result has ok, and either certificate facts or an error.
 
-    ledger: a Ledger, or a callable that opens one (a context manager); it is called only
-    when a request passed every check, so a batch refused entirely never touches the ledger
-    (and never creates it)."""
+    ledger: a LedgerBackend (cadir.py), or a callable that opens one (a context manager); it is
+    called only when a request passed every check, so a batch refused entirely never touches
+    the ledger (and never creates it)."""
     now = now or utcnow()
     prepared, results = _prepare_all(ca, requests)
     if not prepared:
@@ -135,20 +142,22 @@ def issue_batch(ca, ledger, requests, check_mode=False, now=None):
     return results
 
 
-def _record(ca, ledger, prepared, results, check_mode, now):
+def _record(ca: IssuingCA, ledger: t.Any, prepared: list[dict[str, t.Any]],
+            results: dict[str, dict[str, t.Any]], check_mode: bool, now: datetime.datetime) -> None:
+    """Check key reuse and sign, holding the ledger's write lock: one transaction, one query of
+    the keys for the batch, one write of what was signed."""
     # The same key in two requests of this batch is refused for both hosts.
-    by_key = {}
+    by_key: dict[str, list[str]] = {}
     for item in prepared:
         by_key.setdefault(item["public_key_sha256"], []).append(item["host"])
-    issuer_sha256 = cert_sha256(ca.cert)
-
-    if not check_mode:
-        ledger.begin()
-    try:
+    batch = _Batch(ca, now)
+    with ledger.transaction(dry_run=check_mode):
+        known = ledger.hosts_for_keys(by_key)
+        entries = []
         for item in prepared:
             host = item["host"]
             in_batch = [h for h in by_key[item["public_key_sha256"]] if h != host]
-            ledgered = [h for h in ledger.hosts_for_key(item["public_key_sha256"]) if h != host]
+            ledgered = [h for h in known.get(item["public_key_sha256"], []) if h != host]
             if in_batch or ledgered:
                 where = []
                 if ledgered:
@@ -165,35 +174,68 @@ def _record(ca, ledger, prepared, results, check_mode, now):
                                  "warnings": item["warnings"]}
                 continue
             try:
-                cert = build_certificate(
-                    item["public_key"], ca.cert, ca.key, item["common_name"], item["dns_names"],
-                    item["ip_addresses"], item["profile"], item["lifetime"], ca.policy, now,
-                    x509.random_serial_number())
+                summary, entry = batch.sign(item)
             except PKIError as exc:
                 results[host] = _refused(host, exc)
                 continue
-            summary = cert_summary(cert)
-            ledger.record({
-                "serial": summary["serial"], "host": host, "profile": item["profile"],
-                "subject": summary["subject"],
-                "sans": item["dns_names"] + item["ip_addresses"],
-                "not_before": isoformat(cert_not_before(cert)),
-                "not_after": isoformat(cert_not_after(cert)),
-                "sha256": summary["sha256"], "public_key_sha256": item["public_key_sha256"],
-                "issuer_sha256": issuer_sha256, "issued_at": isoformat(now),
-            })
-            summary.update({"host": host, "ok": True, "issued": True,
-                            "certificate": cert_to_pem(cert), "chain": ca.chain_pem,
-                            "profile": item["profile"], "warnings": item["warnings"]})
+            entries.append(entry)
             results[host] = summary
-        if not check_mode:
-            ledger.commit()
-    except BaseException:
-        if not check_mode:
-            ledger.rollback()
-        raise
+        if entries:
+            ledger.record_many(entries)
 
 
-def _refused(host, exc):
+class _Batch(object):
+    """Signs the requests of one batch: what is the same for all of them is made once."""
+
+    def __init__(self, ca: IssuingCA, now: datetime.datetime) -> None:
+        self.ca = ca
+        self.now = now
+        self.issued_at = isoformat(now)
+        self.issuer = ca.cert.subject.rfc4514_string()
+        self.issuer_sha256 = cert_sha256(ca.cert)
+        self.chain_pem = ca.chain_pem
+        self._times: dict[datetime.datetime, str] = {}
+
+    def _isoformat(self, value: datetime.datetime) -> str:
+        """isoformat(), once per time: a batch's certificates share their few validity bounds."""
+        text = self._times.get(value)
+        if text is None:
+            text = self._times[value] = isoformat(value)
+        return text
+
+    def sign(self, item: dict[str, t.Any]) -> tuple[dict[str, t.Any], dict[str, t.Any]]:
+        """(the host's result, its ledger entry). The result holds the facts cert_summary()
+        would read back from the certificate, taken from what it was built from."""
+        serial = x509.random_serial_number()
+        leaf = sign_leaf(
+            item["public_key"], self.ca.cert, self.ca.key, item["common_name"], item["dns_names"],
+            item["ip_addresses"], item["profile"], item["lifetime"], self.ca.policy, self.now, serial)
+        cert = leaf.cert
+        host = item["host"]
+        subject = leaf.subject.rfc4514_string()
+        not_before, not_after = self._isoformat(leaf.not_before), self._isoformat(leaf.not_after)
+        sha256 = sha256_hex(cert.public_bytes(serialization.Encoding.DER))
+        summary = {
+            "serial": serial_hex(serial), "subject": subject, "issuer": self.issuer,
+            "common_name": item["common_name"], "dns_names": list(item["dns_names"]),
+            "ip_addresses": list(item["ip_addresses"]),
+            "extended_key_usage": sorted(PROFILES[item["profile"]]),
+            "not_before": not_before, "not_after": not_after, "sha256": sha256,
+            "public_key_sha256": item["public_key_sha256"],
+            "key_type": describe_public_key(item["public_key"]),
+            "host": host, "ok": True, "issued": True, "certificate": cert_to_pem(cert),
+            "chain": self.chain_pem, "profile": item["profile"], "warnings": item["warnings"],
+        }
+        entry = {
+            "serial": summary["serial"], "host": host, "profile": item["profile"],
+            "subject": subject, "sans": item["dns_names"] + item["ip_addresses"],
+            "not_before": not_before, "not_after": not_after, "sha256": sha256,
+            "public_key_sha256": item["public_key_sha256"], "issuer_sha256": self.issuer_sha256,
+            "issued_at": self.issued_at,
+        }
+        return summary, entry
+
+
+def _refused(host: str, exc: PKIError) -> dict[str, t.Any]:
     return {"host": host, "ok": False, "issued": False, "error": exc.as_dict(),
             "msg": "%s: refused by the CA: %s" % (host, exc)}

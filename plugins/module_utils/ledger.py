@@ -7,9 +7,12 @@
 Writers take SQLite's write lock up front (BEGIN IMMEDIATE) and wait for it with a
 busy timeout, so Ansible forks and overlapping runs serialise instead of failing or
 interleaving; WAL mode lets readers (reports, audits) run alongside.
+
+Ledger is the SQLite backend of cadir.LedgerBackend (the interface is written down there);
+modules open it through cadir.CADirectory.open_ledger().
 """
 
-from __future__ import absolute_import, division, print_function
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
@@ -19,6 +22,7 @@ import json
 import os
 import sqlite3
 import time
+import typing as t
 
 SCHEMA_VERSION = 2
 
@@ -61,12 +65,23 @@ COLUMNS = ("serial", "host", "profile", "subject", "sans", "not_before", "not_af
 
 LEDGER_MODE = 0o600
 
+# Parameters per statement of the batch queries (SQLite before 3.32 allows 999).
+_PER_QUERY = 500
+
+_INSERT = "INSERT INTO certificates (%s) VALUES (%s)" % (", ".join(COLUMNS), ", ".join("?" * len(COLUMNS)))
+_SUPERSEDE = "UPDATE certificates SET status = 'superseded' WHERE status = 'valid' AND host IN (%s)"
+
 
 class LedgerError(Exception):
     pass
 
 
-def create_private(path, mode=LEDGER_MODE):
+def _chunks(values: list[str]) -> t.Iterator[list[str]]:
+    for start in range(0, len(values), _PER_QUERY):
+        yield values[start:start + _PER_QUERY]
+
+
+def create_private(path: str, mode: int = LEDGER_MODE) -> bool:
     """Create an empty ledger file with mode, whatever the umask, unless path exists.
 
     SQLite takes an empty file for a new database, and gives the files it makes beside it
@@ -85,24 +100,58 @@ def create_private(path, mode=LEDGER_MODE):
 
 
 class NoLedger(object):
-    """The ledger of a CA that has recorded nothing yet, for check mode: it knows no key, and
-    reading it creates no file."""
+    """The ledger of a CA that has recorded nothing yet, for check mode: it knows no key, no
+    host, no serial and no CRL, and reading it creates no file. It refuses to record."""
 
-    def hosts_for_key(self, public_key_sha256):
-        return []
-
-    def __enter__(self):
+    def __enter__(self) -> NoLedger:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: t.Any) -> None:
         return None
+
+    @contextlib.contextmanager
+    def transaction(self, dry_run: bool = False) -> t.Iterator[NoLedger]:
+        if not dry_run:
+            raise LedgerError("the ledger does not exist yet and is not written in check mode")
+        yield self
+
+    def hosts_for_key(self, public_key_sha256: str) -> list[str]:
+        return []
+
+    def hosts_for_keys(self, public_key_sha256s: t.Iterable[str]) -> dict[str, list[str]]:
+        return {}
+
+    def record_many(self, entries: t.Iterable[dict[str, t.Any]]) -> None:
+        raise LedgerError("the ledger does not exist yet and is not written in check mode")
+
+    def record(self, entry: dict[str, t.Any]) -> None:
+        self.record_many([entry])
+
+    def entries(self, host: str | None = None, status: str | None = None) -> list[dict[str, t.Any]]:
+        return []
+
+    def find(self, serial: str) -> dict[str, t.Any] | None:
+        return None
+
+    def known_host(self, host: str) -> bool:
+        return False
+
+    def revoke(self, serials: t.Iterable[str], reason: str, when: str) -> list[str]:
+        return []
+
+    def crl_state(self) -> dict[str, t.Any] | None:
+        return None
+
+    def save_crl(self, number: int, this_update: str, next_update: str, content: str) -> None:
+        raise LedgerError("the ledger does not exist yet and is not written in check mode")
 
 
 class Ledger(object):
-    def __init__(self, path, timeout=60.0, read_only=False):
+    def __init__(self, path: str, timeout: float = 60.0, read_only: bool = False) -> None:
         """Open (and create or upgrade) the ledger; read_only: open an existing ledger of this
         collection's schema for reading only, changing nothing."""
         self.path = path
+        self.read_only = read_only
         directory = os.path.dirname(path) or "."
         if not os.path.isdir(directory):
             raise LedgerError("ledger directory %s does not exist" % directory)
@@ -142,7 +191,7 @@ class Ledger(object):
                 self.db.execute("ROLLBACK")
                 raise
 
-    def _wal(self, timeout):
+    def _wal(self, timeout: float) -> None:
         """Switch to WAL once. SQLite answers 'locked' at once (no busy wait) while another
         connection writes to a new ledger, so retry until the timeout."""
         deadline = time.time() + timeout
@@ -157,63 +206,79 @@ class Ledger(object):
                     raise
                 time.sleep(0.05)
 
-    def close(self):
+    def close(self) -> None:
         self.db.close()
 
-    def __enter__(self):
+    def __enter__(self) -> Ledger:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: t.Any) -> None:
         self.close()
 
     # --- transactions --------------------------------------------------------
-    def begin(self):
-        """Take the write lock now (waits up to the busy timeout)."""
-        self.db.execute("BEGIN IMMEDIATE")
+    def begin(self) -> None:
+        """Take the write lock now (waits up to the busy timeout); on a ledger opened read only,
+        begin a read transaction (one consistent view of the ledger for the block)."""
+        self.db.execute("BEGIN" if self.read_only else "BEGIN IMMEDIATE")
 
-    def commit(self):
+    def commit(self) -> None:
         self.db.execute("COMMIT")
 
     @contextlib.contextmanager
-    def transaction(self, dry_run=False):
+    def transaction(self, dry_run: bool = False) -> t.Iterator[Ledger]:
         """Hold the write lock for the block; commit at the end, or roll back on an error or
-        when dry_run (check mode)."""
+        when dry_run (check mode). Read only: a read transaction, always rolled back."""
         self.begin()
         try:
             yield self
         except BaseException:
             self.rollback()
             raise
-        if dry_run:
+        if dry_run or self.read_only:
             self.rollback()
         else:
             self.commit()
 
-    def rollback(self):
+    def rollback(self) -> None:
         self.db.execute("ROLLBACK")
 
     # --- queries -------------------------------------------------------------
-    def hosts_for_key(self, public_key_sha256):
-        rows = self.db.execute(
-            "SELECT DISTINCT host FROM certificates WHERE public_key_sha256 = ?",
-            (public_key_sha256,))
-        return sorted(row[0] for row in rows)
+    def hosts_for_key(self, public_key_sha256: str) -> list[str]:
+        return self.hosts_for_keys([public_key_sha256]).get(public_key_sha256, [])
 
-    def record(self, entry):
+    def hosts_for_keys(self, public_key_sha256s: t.Iterable[str]) -> dict[str, list[str]]:
+        """{key: sorted hosts it was certified for} for the known ones of many keys, in a query
+        per _PER_QUERY keys (a batch asks once, not once per request)."""
+        keys = sorted(set(public_key_sha256s))
+        found: dict[str, set[str]] = {}
+        for chunk in _chunks(keys):
+            rows = self.db.execute(
+                "SELECT DISTINCT public_key_sha256, host FROM certificates WHERE public_key_sha256 IN (%s)"
+                % ", ".join("?" * len(chunk)), chunk)
+            for key, host in rows:
+                found.setdefault(key, set()).add(host)
+        return dict((key, sorted(hosts)) for key, hosts in found.items())
+
+    def record(self, entry: dict[str, t.Any]) -> None:
         """Insert one issued certificate; earlier valid certificates of the host become superseded."""
-        self.db.execute(
-            "UPDATE certificates SET status = 'superseded' WHERE host = ? AND status = 'valid'",
-            (entry["host"],))
-        values = dict(entry)
-        values["sans"] = json.dumps(values["sans"])
-        values.setdefault("status", "valid")
-        values.setdefault("revoked_at", None)
-        values.setdefault("revocation_reason", None)
-        self.db.execute(
-            "INSERT INTO certificates (%s) VALUES (%s)" % (
-                ", ".join(COLUMNS), ", ".join(":" + c for c in COLUMNS)), values)
+        self.record_many([entry])
 
-    def entries(self, host=None, status=None):
+    def record_many(self, entries: t.Iterable[dict[str, t.Any]]) -> None:
+        """Insert issued certificates, one host each; the earlier valid certificates of those
+        hosts become superseded. A statement per _PER_QUERY hosts, and one executemany."""
+        rows, hosts = [], []
+        for entry in entries:
+            values = dict(entry, sans=json.dumps(entry["sans"]))
+            values.setdefault("status", "valid")
+            rows.append(tuple(values.get(column) for column in COLUMNS))
+            hosts.append(entry["host"])
+        if len(set(hosts)) != len(hosts):
+            raise LedgerError("one batch records two certificates for one host")
+        for chunk in _chunks(hosts):
+            self.db.execute(_SUPERSEDE % ", ".join("?" * len(chunk)), chunk)
+        self.db.executemany(_INSERT, rows)
+
+    def entries(self, host: str | None = None, status: str | None = None) -> list[dict[str, t.Any]]:
         sql = "SELECT %s FROM certificates" % ", ".join(COLUMNS)
         where, args = [], []
         if host is not None:
@@ -232,16 +297,16 @@ class Ledger(object):
             out.append(item)
         return out
 
-    def find(self, serial):
+    def find(self, serial: str) -> dict[str, t.Any] | None:
         row = self.db.execute("SELECT %s FROM certificates WHERE serial = ?" % ", ".join(COLUMNS),
                               (serial,)).fetchone()
         return dict((c, row[c]) for c in COLUMNS) if row else None
 
-    def known_host(self, host):
+    def known_host(self, host: str) -> bool:
         return self.db.execute("SELECT 1 FROM certificates WHERE host = ? LIMIT 1",
                                (host,)).fetchone() is not None
 
-    def revoke(self, serials, reason, when):
+    def revoke(self, serials: t.Iterable[str], reason: str, when: str) -> list[str]:
         """Mark the given serials revoked (those not revoked yet); return the serials changed."""
         changed = []
         for serial in serials:
@@ -252,14 +317,14 @@ class Ledger(object):
                 changed.append(serial)
         return changed
 
-    def crl_state(self):
+    def crl_state(self) -> dict[str, t.Any] | None:
         row = self.db.execute("SELECT number, this_update, next_update, content FROM crl").fetchone()
         return dict(row) if row else None
 
-    def save_crl(self, number, this_update, next_update, content):
+    def save_crl(self, number: int, this_update: str, next_update: str, content: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO crl (id, number, this_update, next_update, content) "
                         "VALUES (1, ?, ?, ?, ?)", (number, this_update, next_update, content))
 
-    def check(self):
+    def check(self) -> str:
         """Run SQLite's integrity check; return its answer ('ok' when sound)."""
         return self.db.execute("PRAGMA integrity_check").fetchone()[0]

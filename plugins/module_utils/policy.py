@@ -7,7 +7,7 @@
 Everything in a CSR except its public key and its self-signature is ignored.
 """
 
-from __future__ import absolute_import, division, print_function
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
@@ -16,13 +16,16 @@ import binascii
 import datetime
 import ipaddress
 import re
+import typing as t
 
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
+    authority_key_identifier,
     cert_not_after,
     describe_public_key,
     eku_oid,
     key_type_allowed,
     rsa_sizes,
+    signing_hash,
 )
 from ansible_collections.iotsec.tls.plugins.module_utils.keycheck import (
     UnsoundKey,
@@ -34,8 +37,6 @@ from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import KEY_T
 
 try:
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ed25519
     from cryptography.x509.oid import NameOID
 except ImportError:  # pragma: no cover - reported by the module through crypto.CRYPTOGRAPHY_IMPORT_ERROR
     pass
@@ -54,6 +55,8 @@ _DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 CSR_LABEL = "CERTIFICATE REQUEST"
 MAX_CSR_BYTES = 65536
 _BASE64_LINE = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
+# A byte that is not PEM text: not printable ASCII, tab, LF or CR.
+_NOT_PEM_TEXT = re.compile(rb"[^\x09\x0a\x0d\x20-\x7e]")
 
 # What a CSR may be signed with: SHA-2 (256 bits or more) with ECDSA or RSA PKCS#1 v1.5, or
 # Ed25519. Decided on the algorithm identifier, before the library verifies anything, so that
@@ -128,10 +131,10 @@ def load_csr(pem):
     if len(data) > MAX_CSR_BYTES:
         raise PKIError("csr_parse", "the CSR is %d bytes, larger than the %d a CSR can need"
                        % (len(data), MAX_CSR_BYTES), _CSR_FIX)
-    for offset, byte in enumerate(bytearray(data)):
-        if byte > 0x7e or (byte < 0x20 and byte not in (0x09, 0x0a, 0x0d)):
-            raise PKIError("csr_parse", "the CSR holds a byte that is not PEM text (0x%02x at offset %d)"
-                           % (byte, offset), _CSR_FIX)
+    bad = _NOT_PEM_TEXT.search(data)
+    if bad:
+        raise PKIError("csr_parse", "the CSR holds a byte that is not PEM text (0x%02x at offset %d)"
+                       % (data[bad.start()], bad.start()), _CSR_FIX)
     text = data.decode("ascii")
     begins = re.findall(r"-----BEGIN ([^-\r\n]*)-----", text)
     ends = re.findall(r"-----END ([^-\r\n]*)-----", text)
@@ -218,9 +221,15 @@ def spki_key_type(spki):
         return None
 
 
-def check_csr(csr, policy):
+def check_csr(csr: x509.CertificateSigningRequest, policy: dict[str, t.Any]) -> t.Any:
     """Judge the CSR's signature algorithm, its key (type, size, soundness, encoding) and its
     self-signature against policy; return its public key."""
+    return check_csr_key(csr, policy)[0]
+
+
+def check_csr_key(csr: x509.CertificateSigningRequest, policy: dict[str, t.Any]) -> tuple[t.Any, bytes]:
+    """check_csr(), returning (public key, its SubjectPublicKeyInfo DER): the canonical form the
+    CSR carries it in, whose SHA-256 is crypto.spki_sha256 of the key."""
     oid = csr.signature_algorithm_oid.dotted_string
     if oid not in _SIGNATURE_ALGORITHMS:
         name = _WEAK_SIGNATURE_ALGORITHMS.get(oid, oid)
@@ -267,7 +276,7 @@ def check_csr(csr, policy):
     if not valid:
         raise PKIError("csr_signature", "the CSR's signature does not verify with its public key",
                        "regenerate the CSR on the host; it may have been altered in transit")
-    return public_key
+    return public_key, encoded
 
 
 def check_lifetime(lifetime, policy):
@@ -285,9 +294,27 @@ def check_lifetime(lifetime, policy):
     return seconds
 
 
-def build_certificate(public_key, issuer_cert, issuer_key, common_name, dns_names, ip_addresses,
-                      profile, lifetime_seconds, policy, now, serial):
+class Leaf(t.NamedTuple):
+    """An end-entity certificate as sign_leaf() made it, with what it was made of (so that
+    nothing needs to be read back from the certificate)."""
+    cert: x509.Certificate
+    subject: x509.Name
+    not_before: datetime.datetime
+    not_after: datetime.datetime
+
+
+def build_certificate(public_key: t.Any, issuer_cert: x509.Certificate, issuer_key: t.Any, common_name: str,
+                      dns_names: list[str], ip_addresses: list[str], profile: str, lifetime_seconds: int,
+                      policy: dict[str, t.Any], now: datetime.datetime, serial: int) -> x509.Certificate:
     """Sign an end-entity certificate for public_key under the policy."""
+    return sign_leaf(public_key, issuer_cert, issuer_key, common_name, dns_names, ip_addresses,
+                     profile, lifetime_seconds, policy, now, serial).cert
+
+
+def sign_leaf(public_key: t.Any, issuer_cert: x509.Certificate, issuer_key: t.Any, common_name: str,
+              dns_names: list[str], ip_addresses: list[str], profile: str, lifetime_seconds: int,
+              policy: dict[str, t.Any], now: datetime.datetime, serial: int) -> Leaf:
+    """build_certificate(), returning the certificate with its subject and validity."""
     if profile not in PROFILES:
         raise PKIError("profile", "unknown profile %r" % (profile,),
                        "use one of %s" % ", ".join(sorted(PROFILES)))
@@ -317,13 +344,10 @@ def build_certificate(public_key, issuer_cert, issuer_key, common_name, dns_name
         .add_extension(x509.ExtendedKeyUsage([eku_oid(name) for name in PROFILES[profile]]),
                        critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
-            issuer_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value),
-            critical=False)
+        .add_extension(authority_key_identifier(issuer_cert), critical=False)
     )
     names = [x509.DNSName(n) for n in dns_names]
     names += [x509.IPAddress(ipaddress.ip_address(n)) for n in ip_addresses]
     if names:
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-    algorithm = None if isinstance(issuer_key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
-    return builder.sign(issuer_key, algorithm)
+    return Leaf(builder.sign(issuer_key, signing_hash(issuer_key)), subject, not_before, not_after)

@@ -11,33 +11,40 @@ at least that often keeps brokers from ever holding a stale CRL, and a run that 
 change changes nothing.
 """
 
-from __future__ import absolute_import, division, print_function
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
 import datetime
 import json
 import os
+import typing as t
 
-from ansible_collections.iotsec.tls.plugins.module_utils.crypto import PKIError, isoformat, utcnow
+from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
+    authority_key_identifier,
+    isoformat,
+    parse_isoformat,
+    signing_hash,
+    utcnow,
+)
 from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import write_atomic
 from ansible_collections.iotsec.tls.plugins.module_utils.ledger import REASONS
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import PKIError
 
 try:
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
+    from cryptography.hazmat.primitives import serialization
     from cryptography.x509.oid import NameOID
 except ImportError:  # pragma: no cover - reported by the module through crypto.CRYPTOGRAPHY_IMPORT_ERROR
     pass
 
+if t.TYPE_CHECKING:  # pragma: no cover
+    from ansible_collections.iotsec.tls.plugins.module_utils.ca import IssuingCA
+    from ansible_collections.iotsec.tls.plugins.module_utils.cadir import LedgerBackend
 
-def _parse_time(text):
-    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(
-        tzinfo=datetime.timezone.utc)
 
-
-def select_serials(ledger, hosts=None, serials=None, now=None):
+def select_serials(ledger: LedgerBackend, hosts: t.Iterable[str] | None = None, serials: t.Iterable[str] | None = None,
+                   now: datetime.datetime | None = None) -> list[str]:
     """Resolve hosts and serials to ledger serials; unknown ones raise before anything changes."""
     now = now or utcnow()
     chosen = []
@@ -46,7 +53,7 @@ def select_serials(ledger, hosts=None, serials=None, now=None):
             raise PKIError("unknown_host", "host %s has no certificate on the ledger" % host,
                            "check the host name (inventory_hostname) against the ledger")
         for entry in ledger.entries(host=host):
-            if entry["status"] != "revoked" and _parse_time(entry["not_after"]) > now:
+            if entry["status"] != "revoked" and parse_isoformat(entry["not_after"]) > now:
                 chosen.append(entry["serial"])
     for serial in serials or []:
         text = str(serial).replace(":", "").upper().lstrip("0") or "0"
@@ -63,7 +70,7 @@ def select_serials(ledger, hosts=None, serials=None, now=None):
     return sorted(set(chosen))
 
 
-def common_names(ledger, serials):
+def common_names(ledger: LedgerBackend, serials: t.Iterable[str]) -> list[str]:
     """The identities (subject CNs, the brokers' MQTT user names) of the certificates serials
     name, sorted: the connections a broker must end once it enforces their revocation."""
     names = set()
@@ -76,10 +83,10 @@ def common_names(ledger, serials):
     return sorted(names)
 
 
-def crl_entries(ledger, include_superseded, now):
+def crl_entries(ledger: LedgerBackend, include_superseded: bool, now: datetime.datetime) -> list[tuple[str, str, str]]:
     out = []
     for entry in ledger.entries():
-        if _parse_time(entry["not_after"]) <= now:
+        if parse_isoformat(entry["not_after"]) <= now:
             continue
         if entry["status"] == "revoked":
             out.append((entry["serial"], entry["revoked_at"], entry["revocation_reason"]))
@@ -88,28 +95,26 @@ def crl_entries(ledger, include_superseded, now):
     return sorted(out)
 
 
-def build_crl(ca, entries, number, this_update, next_update):
+def build_crl(ca: IssuingCA, entries: list[tuple[str, str, str]], number: int, this_update: datetime.datetime,
+              next_update: datetime.datetime) -> x509.CertificateRevocationList:
     builder = (x509.CertificateRevocationListBuilder()
                .issuer_name(ca.cert.subject)
                .last_update(this_update)
                .next_update(next_update)
                .add_extension(x509.CRLNumber(number), critical=False)
-               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
-                   ca.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value),
-                   critical=False))
+               .add_extension(authority_key_identifier(ca.cert), critical=False))
     for serial, revoked_at, reason in entries:
         revoked = (x509.RevokedCertificateBuilder()
                    .serial_number(int(serial, 16))
-                   .revocation_date(_parse_time(revoked_at)))
+                   .revocation_date(parse_isoformat(revoked_at)))
         if reason and reason != "unspecified":
             revoked = revoked.add_extension(x509.CRLReason(x509.ReasonFlags[_flag(reason)]),
                                             critical=False)
         builder = builder.add_revoked_certificate(revoked.build())
-    algorithm = None if isinstance(ca.key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
-    return builder.sign(ca.key, algorithm)
+    return builder.sign(ca.key, signing_hash(ca.key))
 
 
-def _flag(reason):
+def _flag(reason: str) -> str:
     names = {"keyCompromise": "key_compromise", "cACompromise": "ca_compromise",
              "affiliationChanged": "affiliation_changed", "superseded": "superseded",
              "cessationOfOperation": "cessation_of_operation", "certificateHold": "certificate_hold",
@@ -118,14 +123,15 @@ def _flag(reason):
     return names[reason]
 
 
-def check_reason(reason):
+def check_reason(reason: str) -> str:
     if reason not in REASONS:
         raise PKIError("reason", "%r is not an RFC 5280 revocation reason" % (reason,),
                        "use one of %s" % ", ".join(REASONS))
     return reason
 
 
-def crl_due(ledger, crl_path, include_superseded=False, now=None):
+def crl_due(ledger: LedgerBackend, crl_path: str, include_superseded: bool = False,
+            now: datetime.datetime | None = None) -> tuple[bool, list[tuple[str, str, str]], str, dict[str, t.Any] | None]:
     """Whether publish() (without force) would write a new CRL now: its content changed, half its
     validity passed, or the file is gone. Return (due, entries, content, state)."""
     now = now or utcnow()
@@ -134,13 +140,14 @@ def crl_due(ledger, crl_path, include_superseded=False, now=None):
     state = ledger.crl_state()
     due = True
     if state and state["content"] == content and os.path.exists(crl_path):
-        this_update, next_update = _parse_time(state["this_update"]), _parse_time(state["next_update"])
+        this_update, next_update = parse_isoformat(state["this_update"]), parse_isoformat(state["next_update"])
         due = now >= this_update + (next_update - this_update) / 2
     return due, entries, content, state
 
 
-def publish(ca, ledger, crl_path, next_update_seconds, include_superseded=False, now=None,
-            check_mode=False, force=False):
+def publish(ca: IssuingCA, ledger: LedgerBackend, crl_path: str, next_update_seconds: int,
+            include_superseded: bool = False, now: datetime.datetime | None = None,
+            check_mode: bool = False, force: bool = False) -> tuple[bool, dict[str, t.Any]]:
     """Publish the CRL when it is due (crl_due) or force is set.
 
     Call inside a ledger transaction. Return (changed, state dict with pem and number).

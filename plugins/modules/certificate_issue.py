@@ -36,6 +36,7 @@ description:
 author: iotsec.tls contributors (@iotsec)
 extends_documentation_fragment:
   - iotsec.tls.attributes
+  - iotsec.tls.ca
 attributes:
   check_mode:
     support: full
@@ -44,16 +45,13 @@ attributes:
     support: none
     description: Nothing to diff.
 options:
-  ca_dir:
-    description: Directory of the CA (see M(iotsec.tls.fleet_ca)).
-    type: path
-    required: true
-  passphrase:
-    description: Passphrase of the CA keys.
-    type: str
-    required: true
   ledger:
-    description: Path of the SQLite ledger. Defaults to C(<ca_dir>/ledger.sqlite3).
+    description:
+      - Deprecated, and removed in 1.0.0; leave it unset. The ledger is always the CA directory's own,
+        C(<ca_dir>/ledger.sqlite3), the one M(iotsec.tls.certificate_revoke), M(iotsec.tls.fleet_crl) and
+        M(iotsec.tls.fleet_ca_info) read.
+      - Any other path is refused (check C(ledger_option)) and nothing is issued, since certificates
+        recorded elsewhere could not be revoked, listed on the CRL or reported.
     type: path
   requests:
     description: One entry per host.
@@ -151,22 +149,19 @@ issued:
   returned: always
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.iotsec.tls.plugins.module_utils.ca import IssuingCA
+from ansible_collections.iotsec.tls.plugins.module_utils.cadir import CADirectory, ca_argument_spec
 from ansible_collections.iotsec.tls.plugins.module_utils.common import fail_pki, require_cryptography
-from ansible_collections.iotsec.tls.plugins.module_utils.crypto import PKIError
 from ansible_collections.iotsec.tls.plugins.module_utils.issue import issue_batch
-from ansible_collections.iotsec.tls.plugins.module_utils.ledger import Ledger, LedgerError, NoLedger
+from ansible_collections.iotsec.tls.plugins.module_utils.ledger import LedgerError
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import PKIError
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            ca_dir=dict(type="path", required=True),
-            passphrase=dict(type="str", required=True, no_log=True),
-            ledger=dict(type="path"),
+            ca_argument_spec(),
+            ledger=dict(type="path", removed_in_version="1.0.0", removed_from_collection="iotsec.tls"),
             requests=dict(type="list", elements="dict", required=True, options=dict(
                 host=dict(type="str", required=True),
                 csr=dict(type="str", required=True),
@@ -181,15 +176,21 @@ def main():
     )
     require_cryptography(module)
     p = module.params
-    ledger_path = p["ledger"] or os.path.join(p["ca_dir"], "ledger.sqlite3")
+    cadir = CADirectory(p["ca_dir"])
+    ledger_path = cadir.ledger_path
 
     def open_ledger():  # only once a request has passed every check
-        if module.check_mode:
-            return Ledger(ledger_path, read_only=True) if os.path.exists(ledger_path) else NoLedger()
-        return Ledger(ledger_path)
+        return cadir.open_ledger(check_mode=module.check_mode)
 
     try:
-        ca = IssuingCA(p["ca_dir"], p["passphrase"])
+        if p["ledger"] is not None and not cadir.is_ledger(p["ledger"]):
+            raise PKIError(
+                "ledger_option", "the ledger option names %s, not the CA directory's ledger %s: certificates "
+                "recorded there could not be revoked, listed on the CRL or reported; nothing was issued"
+                % (p["ledger"], ledger_path),
+                "remove the ledger option (deprecated, removed in 1.0.0): the CA always records on %s"
+                % ledger_path)
+        ca = cadir.load(p["passphrase"])
         results = issue_batch(ca, open_ledger, p["requests"], check_mode=module.check_mode)
     except PKIError as exc:
         fail_pki(module, exc)

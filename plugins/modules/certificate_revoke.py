@@ -21,6 +21,7 @@ description:
 author: iotsec.tls contributors (@iotsec)
 extends_documentation_fragment:
   - iotsec.tls.attributes
+  - iotsec.tls.ca
 attributes:
   check_mode:
     support: full
@@ -29,14 +30,6 @@ attributes:
     support: none
     description: Nothing to diff.
 options:
-  ca_dir:
-    description: Directory of the CA.
-    type: path
-    required: true
-  passphrase:
-    description: Passphrase of the CA keys (the CRL is signed by the issuing CA).
-    type: str
-    required: true
   hosts:
     description: Hosts whose certificates are revoked.
     type: list
@@ -54,7 +47,9 @@ options:
     choices: [unspecified, keyCompromise, cACompromise, affiliationChanged, superseded,
               cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise]
   crl_next_update:
-    description: Validity of the published CRL (nextUpdate - thisUpdate).
+    description:
+      - Validity of the published CRL (nextUpdate - thisUpdate); the same option as
+        O(iotsec.tls.fleet_crl#module:crl_next_update).
     type: str
     default: 1d
   include_superseded:
@@ -104,28 +99,27 @@ crl_next_update:
   returned: success
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.iotsec.tls.plugins.module_utils.ca import IssuingCA
+from ansible_collections.iotsec.tls.plugins.module_utils.cadir import CADirectory, ca_argument_spec
 from ansible_collections.iotsec.tls.plugins.module_utils.common import fail_pki, require_cryptography
-from ansible_collections.iotsec.tls.plugins.module_utils.crypto import PKIError, isoformat, utcnow
+from ansible_collections.iotsec.tls.plugins.module_utils.crypto import isoformat, utcnow
 from ansible_collections.iotsec.tls.plugins.module_utils.duration import parse_duration
-from ansible_collections.iotsec.tls.plugins.module_utils.ledger import REASONS, Ledger
+from ansible_collections.iotsec.tls.plugins.module_utils.ledger import REASONS
 from ansible_collections.iotsec.tls.plugins.module_utils.revocation import common_names, publish, select_serials
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import PKIError
 
 
 def main():
+    argument_spec = ca_argument_spec()
+    argument_spec.update(
+        hosts=dict(type="list", elements="str", default=[]),
+        serials=dict(type="list", elements="str", default=[]),
+        reason=dict(type="str", default="unspecified", choices=list(REASONS)),
+        crl_next_update=dict(type="str", default="1d"),
+        include_superseded=dict(type="bool", default=False),
+    )
     module = AnsibleModule(
-        argument_spec=dict(
-            ca_dir=dict(type="path", required=True),
-            passphrase=dict(type="str", required=True, no_log=True),
-            hosts=dict(type="list", elements="str", default=[]),
-            serials=dict(type="list", elements="str", default=[]),
-            reason=dict(type="str", default="unspecified", choices=list(REASONS)),
-            crl_next_update=dict(type="str", default="1d"),
-            include_superseded=dict(type="bool", default=False),
-        ),
+        argument_spec=argument_spec,
         required_one_of=[("hosts", "serials")],
         supports_check_mode=True,
     )
@@ -136,16 +130,17 @@ def main():
     except ValueError as exc:
         module.fail_json(msg=str(exc), check="parameters")
     now = utcnow()
+    cadir = CADirectory(p["ca_dir"])
     try:
-        ca = IssuingCA(p["ca_dir"], p["passphrase"])
-        with Ledger(os.path.join(p["ca_dir"], "ledger.sqlite3")) as ledger:
+        ca = cadir.load(p["passphrase"])
+        with cadir.open_ledger() as ledger:
             with ledger.transaction(dry_run=module.check_mode):
                 serials = select_serials(ledger, p["hosts"], p["serials"], now)
                 revoked = [s for s in serials if ledger.find(s)["status"] != "revoked"]
                 if not module.check_mode:
                     revoked = ledger.revoke(serials, p["reason"], isoformat(now))
                 identities = common_names(ledger, serials)
-                changed, crl = publish(ca, ledger, os.path.join(p["ca_dir"], "crl.pem"), next_update,
+                changed, crl = publish(ca, ledger, cadir.crl_path, next_update,
                                        p["include_superseded"], now, module.check_mode)
     except PKIError as exc:
         fail_pki(module, exc)

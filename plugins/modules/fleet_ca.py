@@ -25,6 +25,7 @@ description:
 author: iotsec.tls contributors (@iotsec)
 extends_documentation_fragment:
   - iotsec.tls.attributes
+  - iotsec.tls.ca
 attributes:
   check_mode:
     support: full
@@ -33,16 +34,6 @@ attributes:
     support: none
     description: Private keys are never diffed.
 options:
-  ca_dir:
-    description: Directory of the CA on the CA host.
-    type: path
-    required: true
-  passphrase:
-    description:
-      - Passphrase that encrypts the CA private keys at rest. At least 12 characters.
-      - Keep it in Ansible Vault or an AWX credential.
-    type: str
-    required: true
   name:
     description: Name used in the CA subjects (C(<name> Root CA), C(<name> Issuing CA)).
     type: str
@@ -121,6 +112,19 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: Set the CA directory and passphrase once for every CA module of the play
+  module_defaults:
+    group/iotsec.tls.ca:
+      ca_dir: /var/lib/iotsec-tls/ca
+      passphrase: "{{ iotsec_tls_ca_passphrase }}"
+  block:
+    - name: Create the fleet CA (or prove the passphrase opens it)
+      iotsec.tls.fleet_ca:
+      no_log: true
+    - name: Keep its CRL fresh
+      iotsec.tls.fleet_crl:
+      no_log: true
+
 - name: Create the fleet CA on the control node
   iotsec.tls.fleet_ca:
     ca_dir: /var/lib/iotsec-tls/ca
@@ -178,23 +182,12 @@ policy:
   returned: success
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.iotsec.tls.plugins.module_utils.ca import (
-    IssuingCA,
-    ca_path,
-    ca_state,
-    create_ca,
-    import_ca,
-    same_as_imported,
-    write_policy,
-)
+from ansible_collections.iotsec.tls.plugins.module_utils.cadir import CADirectory, ca_argument_spec
 from ansible_collections.iotsec.tls.plugins.module_utils.common import fail_pki, require_cryptography
-from ansible_collections.iotsec.tls.plugins.module_utils.crypto import PKIError
-from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import fix_file, read_file
+from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import read_file
 from ansible_collections.iotsec.tls.plugins.module_utils.policy import check_policy
-from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import KEY_TYPES
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import KEY_TYPES, PKIError
 
 
 def _read(module, path, what):
@@ -206,30 +199,30 @@ def _read(module, path, what):
 
 
 def main():
+    argument_spec = ca_argument_spec()
+    argument_spec.update(
+        name=dict(type="str", default="iotsec.tls fleet"),
+        root_key_type=dict(type="str", default="ecdsa-p384", choices=list(KEY_TYPES)),
+        issuing_key_type=dict(type="str", default="ecdsa-p256", choices=list(KEY_TYPES)),
+        root_lifetime=dict(type="str", default="3650d"),
+        issuing_lifetime=dict(type="str", default="1825d"),
+        import_root_cert=dict(type="path"),
+        import_root_key=dict(type="path"),
+        import_issuing_cert=dict(type="path"),
+        import_issuing_key=dict(type="path"),
+        import_passphrase=dict(type="str", no_log=True),
+        policy=dict(type="dict", default={}, options=dict(
+            max_lifetime=dict(type="str", default="30d"),
+            min_lifetime=dict(type="str", default="60s"),
+            allowed_key_types=dict(type="list", elements="str", default=list(KEY_TYPES),
+                                   no_log=False),
+            min_rsa_bits=dict(type="int", default=3072),
+            organization=dict(type="str", default="iotsec.tls fleet"),
+            backdate=dict(type="str", default="60s"),
+        )),
+    )
     module = AnsibleModule(
-        argument_spec=dict(
-            ca_dir=dict(type="path", required=True),
-            passphrase=dict(type="str", required=True, no_log=True),
-            name=dict(type="str", default="iotsec.tls fleet"),
-            root_key_type=dict(type="str", default="ecdsa-p384", choices=list(KEY_TYPES)),
-            issuing_key_type=dict(type="str", default="ecdsa-p256", choices=list(KEY_TYPES)),
-            root_lifetime=dict(type="str", default="3650d"),
-            issuing_lifetime=dict(type="str", default="1825d"),
-            import_root_cert=dict(type="path"),
-            import_root_key=dict(type="path"),
-            import_issuing_cert=dict(type="path"),
-            import_issuing_key=dict(type="path"),
-            import_passphrase=dict(type="str", no_log=True),
-            policy=dict(type="dict", default={}, options=dict(
-                max_lifetime=dict(type="str", default="30d"),
-                min_lifetime=dict(type="str", default="60s"),
-                allowed_key_types=dict(type="list", elements="str", default=list(KEY_TYPES),
-                                       no_log=False),
-                min_rsa_bits=dict(type="int", default=3072),
-                organization=dict(type="str", default="iotsec.tls fleet"),
-                backdate=dict(type="str", default="60s"),
-            )),
-        ),
+        argument_spec=argument_spec,
         required_by=dict(import_root_key=["import_root_cert"],
                          import_issuing_cert=["import_root_cert", "import_issuing_key"]),
         supports_check_mode=True,
@@ -237,9 +230,10 @@ def main():
     require_cryptography(module)
     p = module.params
     ca_dir = p["ca_dir"]
+    cadir = CADirectory(ca_dir)
     try:
         policy = check_policy(p["policy"])
-        state = ca_state(ca_dir)
+        state = cadir.state()
         importing = p["import_root_cert"] is not None
         root_pem = _read(module, p["import_root_cert"], "import_root_cert")
         issuing_pem = _read(module, p["import_issuing_cert"], "import_issuing_cert")
@@ -252,51 +246,34 @@ def main():
             if module.check_mode:
                 module.exit_json(changed=True, created=True, ca_dir=ca_dir)
             if importing:
-                import_ca(ca_dir, p["passphrase"], p["name"], policy["organization"], root_pem,
-                          _read(module, p["import_root_key"], "import_root_key"),
-                          issuing_pem, _read(module, p["import_issuing_key"], "import_issuing_key"),
-                          p["import_passphrase"], p["issuing_key_type"], p["issuing_lifetime"])
+                cadir.import_ca(p["passphrase"], p["name"], policy["organization"], root_pem,
+                                root_key_pem=_read(module, p["import_root_key"], "import_root_key"),
+                                issuing_cert_pem=issuing_pem,
+                                issuing_key_pem=_read(module, p["import_issuing_key"], "import_issuing_key"),
+                                import_passphrase=p["import_passphrase"],
+                                issuing_key_type=p["issuing_key_type"],
+                                issuing_lifetime=p["issuing_lifetime"])
             else:
-                create_ca(ca_dir, p["passphrase"], p["name"], policy["organization"],
-                          p["root_key_type"], p["issuing_key_type"], p["root_lifetime"],
-                          p["issuing_lifetime"])
+                cadir.create(p["passphrase"], p["name"], policy["organization"],
+                             root_key_type=p["root_key_type"], issuing_key_type=p["issuing_key_type"],
+                             root_lifetime=p["root_lifetime"], issuing_lifetime=p["issuing_lifetime"])
             created = True
-        elif importing and not same_as_imported(ca_dir, root_pem, issuing_pem):
+        elif importing and not cadir.same_as_imported(root_pem, issuing_pem):
             raise PKIError("ca_exists", "a different CA already exists in %s" % ca_dir,
                            "the CA in place is never replaced silently: move %s away yourself "
                            "(and re-issue every certificate) to import another one" % ca_dir)
-        ca = IssuingCA(ca_dir, p["passphrase"])  # proves the passphrase opens the key
+        ca = cadir.load(p["passphrase"])  # proves the passphrase opens the key
         changed = created
         if module.check_mode:
-            changed = changed or _modes_drift(ca_dir) or write_policy(ca_dir, p["policy"], True)
+            changed = changed or cadir.modes_drift() or cadir.write_policy(p["policy"], True)
         else:
-            changed = _fix_modes(ca_dir) or changed
-            changed = write_policy(ca_dir, p["policy"]) or changed
-            ca = IssuingCA(ca_dir, p["passphrase"])
+            changed = cadir.fix_modes() or changed
+            changed = cadir.write_policy(p["policy"]) or changed
+            ca = cadir.load(p["passphrase"])
     except PKIError as exc:
         fail_pki(module, exc)
     result = ca.info()
     module.exit_json(changed=changed, created=created, **result)
-
-
-def _expected_modes(ca_dir):
-    yield ca_dir, 0o700
-    for name in os.listdir(ca_dir):
-        path = ca_path(ca_dir, name)
-        if os.path.isfile(path) and (name.endswith(".key") or name.startswith("ledger")
-                                     or name == "policy.json"):
-            yield path, 0o600
-
-
-def _modes_drift(ca_dir):
-    return any((os.stat(path).st_mode & 0o7777) != mode for path, mode in _expected_modes(ca_dir))
-
-
-def _fix_modes(ca_dir):
-    changed = False
-    for path, mode in list(_expected_modes(ca_dir)):
-        changed = fix_file(path, mode) or changed
-    return changed
 
 
 if __name__ == "__main__":

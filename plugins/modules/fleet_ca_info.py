@@ -24,6 +24,8 @@ description:
 author: iotsec.tls contributors (@iotsec)
 extends_documentation_fragment:
   - iotsec.tls.attributes
+  - iotsec.tls.ca.info
+  - iotsec.tls.ca
 attributes:
   check_mode:
     support: full
@@ -31,14 +33,7 @@ attributes:
   diff_mode:
     support: none
     description: Nothing to diff.
-options:
-  ca_dir:
-    description: Directory of the CA on the CA host.
-    type: path
-    required: true
-  passphrase:
-    description: When given, the passphrase must open the issuing CA key.
-    type: str
+options: {}
 seealso:
   - module: iotsec.tls.fleet_ca
 """
@@ -100,35 +95,32 @@ ca_dir:
   returned: success
 """
 
-import os
 import sqlite3
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.iotsec.tls.plugins.module_utils.ca import IssuingCA
+from ansible_collections.iotsec.tls.plugins.module_utils.cadir import CADirectory, ca_argument_spec
 from ansible_collections.iotsec.tls.plugins.module_utils.common import fail_pki, require_cryptography
-from ansible_collections.iotsec.tls.plugins.module_utils.crypto import PKIError
-from ansible_collections.iotsec.tls.plugins.module_utils.ledger import Ledger, LedgerError
+from ansible_collections.iotsec.tls.plugins.module_utils.ledger import LedgerError
 from ansible_collections.iotsec.tls.plugins.module_utils.revocation import crl_due
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import PKIError
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            ca_dir=dict(type="path", required=True),
-            passphrase=dict(type="str", no_log=True),
-        ),
+        argument_spec=ca_argument_spec(passphrase_required=False),
         supports_check_mode=True,
     )
     require_cryptography(module)
     p = module.params
+    cadir = CADirectory(p["ca_dir"])
     try:
-        info = IssuingCA(p["ca_dir"], p["passphrase"], load_key=bool(p["passphrase"])).info()
+        info = cadir.load(p["passphrase"], load_key=bool(p["passphrase"])).info()
     except PKIError as exc:
         fail_pki(module, exc)
     info["crl_due"] = None
     try:
-        with Ledger(os.path.join(p["ca_dir"], "ledger.sqlite3"), timeout=10.0, read_only=True) as ledger:
-            info["crl_due"] = crl_due(ledger, os.path.join(p["ca_dir"], "crl.pem"))[0]
+        with cadir.open_ledger(read_only=True, timeout=10.0) as ledger:
+            info["crl_due"] = crl_due(ledger, cadir.crl_path)[0]
     except (LedgerError, sqlite3.Error, PKIError, ValueError, KeyError):
         pass  # unknown: iotsec.tls.fleet_crl reads the ledger itself and reports what is wrong
     module.exit_json(changed=False, **info)

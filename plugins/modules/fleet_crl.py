@@ -21,6 +21,7 @@ description:
 author: iotsec.tls contributors (@iotsec)
 extends_documentation_fragment:
   - iotsec.tls.attributes
+  - iotsec.tls.ca
 attributes:
   check_mode:
     support: full
@@ -29,18 +30,15 @@ attributes:
     support: none
     description: Nothing to diff.
 options:
-  ca_dir:
-    description: Directory of the CA.
-    type: path
-    required: true
-  passphrase:
-    description: Passphrase of the CA keys.
-    type: str
-    required: true
-  next_update:
-    description: Validity of a newly published CRL. Twice the rotation interval is a good value.
+  crl_next_update:
+    description:
+      - Validity of a newly published CRL (nextUpdate - thisUpdate). Twice the rotation interval is
+        a good value.
+      - The same option as O(iotsec.tls.certificate_revoke#module:crl_next_update). Its former name
+        O(next_update) is deprecated and will be removed in 1.0.0.
     type: str
     default: 1d
+    aliases: [next_update]
   include_superseded:
     description: Also list unexpired certificates superseded by rotation.
     type: bool
@@ -56,7 +54,7 @@ EXAMPLES = r"""
   iotsec.tls.fleet_crl:
     ca_dir: /var/lib/iotsec-tls/ca
     passphrase: "{{ iotsec_tls_ca_passphrase }}"
-    next_update: 1d
+    crl_next_update: 1d
   delegate_to: localhost
   run_once: true
   no_log: true
@@ -81,39 +79,37 @@ revoked_count:
   returned: success
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.iotsec.tls.plugins.module_utils.ca import IssuingCA
+from ansible_collections.iotsec.tls.plugins.module_utils.cadir import CADirectory, ca_argument_spec
 from ansible_collections.iotsec.tls.plugins.module_utils.common import fail_pki, require_cryptography
-from ansible_collections.iotsec.tls.plugins.module_utils.crypto import PKIError, utcnow
+from ansible_collections.iotsec.tls.plugins.module_utils.crypto import utcnow
 from ansible_collections.iotsec.tls.plugins.module_utils.duration import parse_duration
-from ansible_collections.iotsec.tls.plugins.module_utils.ledger import Ledger
 from ansible_collections.iotsec.tls.plugins.module_utils.revocation import publish
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import PKIError
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            ca_dir=dict(type="path", required=True),
-            passphrase=dict(type="str", required=True, no_log=True),
-            next_update=dict(type="str", default="1d"),
-            include_superseded=dict(type="bool", default=False),
-            force=dict(type="bool", default=False),
-        ),
-        supports_check_mode=True,
+    argument_spec = ca_argument_spec()
+    argument_spec.update(
+        crl_next_update=dict(type="str", default="1d", aliases=["next_update"],
+                             deprecated_aliases=[dict(name="next_update", version="1.0.0",
+                                                      collection_name="iotsec.tls")]),
+        include_superseded=dict(type="bool", default=False),
+        force=dict(type="bool", default=False),
     )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     require_cryptography(module)
     p = module.params
     try:
-        next_update = parse_duration(p["next_update"], "next_update")
+        next_update = parse_duration(p["crl_next_update"], "crl_next_update")
     except ValueError as exc:
         module.fail_json(msg=str(exc), check="parameters")
+    cadir = CADirectory(p["ca_dir"])
     try:
-        ca = IssuingCA(p["ca_dir"], p["passphrase"])
-        with Ledger(os.path.join(p["ca_dir"], "ledger.sqlite3")) as ledger:
+        ca = cadir.load(p["passphrase"])
+        with cadir.open_ledger() as ledger:
             with ledger.transaction(dry_run=module.check_mode):
-                changed, crl = publish(ca, ledger, os.path.join(p["ca_dir"], "crl.pem"), next_update,
+                changed, crl = publish(ca, ledger, cadir.crl_path, next_update,
                                        p["include_superseded"], utcnow(), module.check_mode,
                                        p["force"])
     except PKIError as exc:

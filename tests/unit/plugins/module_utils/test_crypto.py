@@ -21,8 +21,8 @@ from ansible_collections.iotsec.tls.plugins.module_utils.policy import (
     build_certificate,
     check_policy,
 )
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import PKIError
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
-    PKIError,
     cert_to_pem,
     load_certificate,
     load_certificates,
@@ -251,3 +251,40 @@ def test_common_name_absent(pki):
                .not_valid_before(crypto.utcnow())
                .not_valid_after(crypto.utcnow() + datetime.timedelta(days=1)))
     assert crypto.cert_common_name(builder.sign(key, hashes.SHA256())) is None
+
+
+# --- the one copy of each signing helper -------------------------------------------------
+
+def test_signing_hash_is_none_for_ed25519_and_sha256_by_default(pki):
+    assert crypto.signing_hash(pki.new_key("ed25519")) is None
+    assert crypto.signing_hash(pki.new_key("ed25519"), hashes.SHA384()) is None
+    assert isinstance(crypto.signing_hash(pki.new_key()), hashes.SHA256)
+    assert isinstance(crypto.signing_hash(pki.new_key(), hashes.SHA384()), hashes.SHA384)
+
+
+def test_ca_certificates_are_signed_with_sha384_leaves_and_crls_with_sha256(ca, pki):
+    leaf = pki.sign(ca, pki.new_key().public_key())
+    assert isinstance(ca.cert.signature_hash_algorithm, hashes.SHA384)
+    assert isinstance(ca.root.signature_hash_algorithm, hashes.SHA384)
+    assert isinstance(leaf.signature_hash_algorithm, hashes.SHA256)
+
+
+def test_authority_key_identifier_is_the_issuers_subject_key_identifier(ca, pki):
+    leaf = pki.sign(ca, pki.new_key().public_key())
+    aki = leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    ski = ca.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    assert aki.key_identifier == ski.digest
+    assert crypto.authority_key_identifier(ca.cert) == aki
+
+
+def test_is_ca_certificate(ca, pki):
+    assert crypto.is_ca_certificate(ca.cert) and crypto.is_ca_certificate(ca.root)
+    assert not crypto.is_ca_certificate(pki.sign(ca, pki.new_key().public_key()))
+
+
+def test_time_text_round_trips_in_utc():
+    when = datetime.datetime(2026, 12, 3, 6, 4, 5, tzinfo=datetime.timezone.utc)
+    assert crypto.isoformat(when) == "2026-12-03T06:04:05Z"
+    assert crypto.parse_isoformat("2026-12-03T06:04:05Z") == when
+    east = when.astimezone(datetime.timezone(datetime.timedelta(hours=2)))
+    assert crypto.isoformat(east) == "2026-12-03T06:04:05Z"

@@ -407,14 +407,14 @@ def test_hand_signed_sha256_csr_passes(ca, ledger, pki, rsa3072_key):
 # --- 6. one bad request spoils only itself ----------------------------------------------------
 
 def test_an_unexpected_error_is_the_requests_own(ca, ledger, pki, monkeypatch):
-    real = issue_mod.check_csr
+    real = issue_mod.check_csr_key
 
     def explode(csr, policy):
         if csr.subject.rfc4514_string() == "CN=explode":
             raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
         return real(csr, policy)
 
-    monkeypatch.setattr(issue_mod, "check_csr", explode)
+    monkeypatch.setattr(issue_mod, "check_csr_key", explode)
     key = pki.new_key()
     csr = (x509.CertificateSigningRequestBuilder()
            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "explode")]))

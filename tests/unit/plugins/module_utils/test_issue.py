@@ -19,9 +19,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from ansible_collections.iotsec.tls.plugins.module_utils import ca as ca_mod
 from ansible_collections.iotsec.tls.plugins.module_utils import policy as policy_mod
-from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import normalize_sans
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import PKIError, normalize_sans
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import (
-    PKIError,
     cert_sha256,
     spki_sha256,
     utcnow,
@@ -507,7 +506,7 @@ def test_check_mode_reports_key_reuse(ca, ledger, pki):
 
 def test_failure_while_signing_rolls_back_the_batch(ca, ledger, pki, monkeypatch):
     calls = []
-    real = policy_mod.build_certificate
+    real = policy_mod.sign_leaf
 
     def flaky(*args, **kwargs):
         calls.append(1)
@@ -515,13 +514,13 @@ def test_failure_while_signing_rolls_back_the_batch(ca, ledger, pki, monkeypatch
             raise RuntimeError("disk on fire")
         return real(*args, **kwargs)
     from ansible_collections.iotsec.tls.plugins.module_utils import issue as issue_mod
-    monkeypatch.setattr(issue_mod, "build_certificate", flaky)
+    monkeypatch.setattr(issue_mod, "sign_leaf", flaky)
     with pytest.raises(RuntimeError):
         issue_batch(ca, ledger, [pki.request("dev1", pki.new_key()),
                                  pki.request("dev2", pki.new_key())])
     assert ledger.entries() == []
     # the ledger is usable afterwards (no transaction left open)
-    monkeypatch.setattr(issue_mod, "build_certificate", real)
+    monkeypatch.setattr(issue_mod, "sign_leaf", real)
     assert issue_batch(ca, ledger, [pki.request("dev3", pki.new_key())])["dev3"]["ok"]
 
 

@@ -14,7 +14,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ansible_collections.iotsec.tls.plugins.module_utils.crypto import PKIError, isoformat
+from ansible_collections.iotsec.tls.plugins.module_utils.crypto import isoformat
+from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import PKIError
 from ansible_collections.iotsec.tls.plugins.module_utils.ledger import Ledger
 from ansible_collections.iotsec.tls.plugins.module_utils.revocation import (
     check_reason,
