@@ -50,7 +50,7 @@ if t.TYPE_CHECKING:  # pragma: no cover
     from ansible_collections.iotsec.tls.plugins.module_utils.ca import IssuingCA
 
 
-def prepare(request: dict[str, t.Any], policy: dict[str, t.Any], ca_key_hashes: t.Container[str] = ()) -> dict[str, t.Any]:
+def check_request(request: dict[str, t.Any], policy: dict[str, t.Any], ca_key_hashes: t.Container[str] = ()) -> dict[str, t.Any]:
     """Validate one request against policy; return the facts needed to sign it."""
     host = request.get("host")
     if not host:
@@ -90,8 +90,8 @@ def _name_warnings(host: str, dns_names: list[str]) -> list[str]:
             for name in single_label_names(dns_names)]
 
 
-def _prepare_all(ca: IssuingCA, requests: list[dict[str, t.Any]]) -> tuple[list[dict[str, t.Any]], dict[str, dict[str, t.Any]]]:
-    """(prepared, results): every request judged on its own; a request's failure, whatever
+def _check_all(ca: IssuingCA, requests: list[dict[str, t.Any]]) -> tuple[list[dict[str, t.Any]], dict[str, dict[str, t.Any]]]:
+    """(checked, results): every request judged on its own; a request's failure, whatever
     raised it, is that request's alone, named by its host and a check."""
     results = {}
     counts = {}
@@ -99,7 +99,7 @@ def _prepare_all(ca: IssuingCA, requests: list[dict[str, t.Any]]) -> tuple[list[
         host = _host_label(request)
         counts[host] = counts.get(host, 0) + 1
     ca_keys = ca.key_hashes()
-    prepared = []
+    checked = []
     for request in requests:
         host = _host_label(request)
         if counts[host] > 1:
@@ -108,14 +108,14 @@ def _prepare_all(ca: IssuingCA, requests: list[dict[str, t.Any]]) -> tuple[list[
                 "send one request per host"))
             continue
         try:
-            prepared.append(prepare(request, ca.policy, ca_keys))
+            checked.append(check_request(request, ca.policy, ca_keys))
         except PKIError as exc:
             results[host] = _refused(host, exc)
         except Exception as exc:  # anything a hostile request makes a library raise
             results[host] = _refused(host, PKIError(
                 "request", "the request could not be read", "send the CSR that "
                 "iotsec.tls.identity_key made on the host, unchanged", detail=repr(exc)))
-    return prepared, results
+    return checked, results
 
 
 def _host_label(request: dict[str, t.Any]) -> str:
@@ -131,30 +131,30 @@ def issue_batch(ca: IssuingCA, ledger: t.Any, requests: list[dict[str, t.Any]],
     called only when a request passed every check, so a batch refused entirely never touches
     the ledger (and never creates it)."""
     now = now or utcnow()
-    prepared, results = _prepare_all(ca, requests)
-    if not prepared:
+    checked, results = _check_all(ca, requests)
+    if not checked:
         return results
     if callable(ledger):
         with ledger() as opened:
-            _record(ca, opened, prepared, results, check_mode, now)
+            _record(ca, opened, checked, results, check_mode, now)
     else:
-        _record(ca, ledger, prepared, results, check_mode, now)
+        _record(ca, ledger, checked, results, check_mode, now)
     return results
 
 
-def _record(ca: IssuingCA, ledger: t.Any, prepared: list[dict[str, t.Any]],
+def _record(ca: IssuingCA, ledger: t.Any, checked: list[dict[str, t.Any]],
             results: dict[str, dict[str, t.Any]], check_mode: bool, now: datetime.datetime) -> None:
     """Check key reuse and sign, holding the ledger's write lock: one transaction, one query of
     the keys for the batch, one write of what was signed."""
     # The same key in two requests of this batch is refused for both hosts.
     by_key: dict[str, list[str]] = {}
-    for item in prepared:
+    for item in checked:
         by_key.setdefault(item["public_key_sha256"], []).append(item["host"])
     batch = _Batch(ca, now)
     with ledger.transaction(dry_run=check_mode):
         known = ledger.hosts_for_keys(by_key)
         entries = []
-        for item in prepared:
+        for item in checked:
             host = item["host"]
             in_batch = [h for h in by_key[item["public_key_sha256"]] if h != host]
             ledgered = [h for h in known.get(item["public_key_sha256"], []) if h != host]

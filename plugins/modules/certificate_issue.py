@@ -18,7 +18,8 @@ description:
     the ledger in one transaction.
   - The CA decides, not the CSR. Subject common name and SANs come from the request (inventory),
     extended key usage from the profile (V(device) clientAuth, V(broker) serverAuth), lifetime from
-    the request capped by the CA's C(max_lifetime). Serial numbers are random (159 bits). Nothing
+    the request, which must lie between the CA's C(min_lifetime) and C(max_lifetime) (a request
+    outside them is refused, not shortened). Serial numbers are random (159 bits). Nothing
     else from the CSR is copied.
   - A request is refused, for its host only, when its CSR is not exactly one well-formed PEM
     C(CERTIFICATE REQUEST), is signed with a hash weaker than SHA-256, its key is of a type or size
@@ -54,7 +55,10 @@ options:
         recorded elsewhere could not be revoked, listed on the CRL or reported.
     type: path
   requests:
-    description: One entry per host.
+    description:
+      - One entry per host. M(iotsec.tls.certificate_status) with O(iotsec.tls.certificate_status#module:prepare_key)
+        returns a whole entry as RV(iotsec.tls.certificate_status#module:request); both modules take the
+        fields below from one declaration.
     type: list
     elements: dict
     required: true
@@ -153,6 +157,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.iotsec.tls.plugins.module_utils.cadir import CADirectory, ca_argument_spec
 from ansible_collections.iotsec.tls.plugins.module_utils.common import fail_pki, require_cryptography
 from ansible_collections.iotsec.tls.plugins.module_utils.issue import issue_batch
+from ansible_collections.iotsec.tls.plugins.module_utils.request import issue_request_spec
 from ansible_collections.iotsec.tls.plugins.module_utils.ledger import LedgerError
 from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import PKIError
 
@@ -162,15 +167,7 @@ def main():
         argument_spec=dict(
             ca_argument_spec(),
             ledger=dict(type="path", removed_in_version="1.0.0", removed_from_collection="iotsec.tls"),
-            requests=dict(type="list", elements="dict", required=True, options=dict(
-                host=dict(type="str", required=True),
-                csr=dict(type="str", required=True),
-                common_name=dict(type="str"),
-                dns_names=dict(type="list", elements="str", default=[]),
-                ip_addresses=dict(type="list", elements="str", default=[]),
-                profile=dict(type="str", default="device", choices=["device", "broker"]),
-                lifetime=dict(type="str", default="7d"),
-            )),
+            requests=dict(type="list", elements="dict", required=True, options=issue_request_spec()),
         ),
         supports_check_mode=True,
     )
