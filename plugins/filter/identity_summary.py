@@ -13,7 +13,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.iotsec.tls.plugins.module_utils.summary import identity_summary
 
 
-def _identity_summary(hosts, check_mode=False):
+def _identity_summary(hosts, check_mode=False, registered=None):
     if isinstance(hosts, (str, bytes)) or not hasattr(hosts, "__iter__"):
         raise AnsibleFilterError("identity_summary: expected a list of host variables (hostvars[name]), got %s"
                                  % type(hosts).__name__)
@@ -22,7 +22,12 @@ def _identity_summary(hosts, check_mode=False):
         if not hasattr(host, "get") or "inventory_hostname" not in host:
             raise AnsibleFilterError("identity_summary: each item must be a host's variables (hostvars[name]), "
                                      "with inventory_hostname; got %s" % type(host).__name__)
-    return identity_summary(hosts, bool(check_mode))
+    if registered is not None and not hasattr(registered, "get"):
+        raise AnsibleFilterError("identity_summary: registered must be a dict of names, got %s" % type(registered).__name__)
+    try:
+        return identity_summary(hosts, bool(check_mode), registered)
+    except ValueError as exc:
+        raise AnsibleFilterError("identity_summary: %s" % exc)
 
 
 class FilterModule(object):

@@ -13,12 +13,16 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-# What a host registered: the status check, the install, and the reason it was stopped.
-STATUS_VAR = "device_identity_status"
-INSTALL_VAR = "device_identity_install"
-REASON_VAR = "device_identity_failed_reason"
-# Registered once per play on every host by the role's first task: the role ran on the host.
-RAN_VAR = "device_identity_ca"
+# The names under which the role registers what the summary reads (the role passes its own, from
+# its vars/main.yml; these are the role's, for a caller that gives none): the status check, the
+# install, the reason a host was stopped, and what the role's first task registers on every host
+# once per play (the role ran on the host).
+REGISTERED = {
+    "status": "device_identity_status",
+    "install": "device_identity_install",
+    "reason": "device_identity_failed_reason",
+    "ran": "device_identity_ca",
+}
 
 NO_REASON = "unreachable, or a task failed: see its error above"
 NO_CERTIFICATE = {"subject": "(none yet)", "serial": "-", "not_after": "-"}
@@ -29,12 +33,13 @@ def _mapping(value):
     return value if hasattr(value, "get") else {}
 
 
-def host_row(host_vars):
+def host_row(host_vars, registered=None):
     """(name, status, install, reason) of one host, or None if the role did not run on it."""
-    if RAN_VAR not in host_vars:
+    names = dict(REGISTERED, **(registered or {}))
+    if names["ran"] not in host_vars:
         return None
-    return (host_vars["inventory_hostname"], _mapping(host_vars.get(STATUS_VAR)),
-            _mapping(host_vars.get(INSTALL_VAR)), host_vars.get(REASON_VAR) or "")
+    return (host_vars["inventory_hostname"], _mapping(host_vars.get(names["status"])),
+            _mapping(host_vars.get(names["install"])), host_vars.get(names["reason"]) or "")
 
 
 def _line(name, cert, suffix):
@@ -84,6 +89,11 @@ def summarize(rows, check_mode=False):
     ]
 
 
-def identity_summary(hosts, check_mode=False):
-    """summarize() over the variables of each host (hostvars[name]) the role ran on."""
-    return summarize((row for row in map(host_row, hosts) if row is not None), check_mode)
+def identity_summary(hosts, check_mode=False, registered=None):
+    """summarize() over the variables of each host (hostvars[name]) the role ran on; registered:
+    the names the role registers its results under (REGISTERED's keys; missing ones: REGISTERED's)."""
+    unknown = sorted(set(registered or {}) - set(REGISTERED))
+    if unknown:
+        raise ValueError("unknown registered result %s (known: %s)" % (", ".join(unknown), ", ".join(sorted(REGISTERED))))
+    rows = (host_row(host, registered) for host in hosts)
+    return summarize((row for row in rows if row is not None), check_mode)

@@ -45,6 +45,9 @@ TRIAL_TIMEOUT = 15.0
 TRIAL_DROP = re.compile(r"^\s*(pid_file|persistence|persistence_file|persistence_location|autosave_\w+|"
                         r"log_dest|log_type|user)\b")
 LISTENER = re.compile(r"^\s*listener\s+\d+")
+# Group lists of an OpenSSL configuration: OpenSSL 3.0 skips a system_default it cannot apply
+# without a word (even with config_diagnostics), so each list is tried on its own (check_groups).
+GROUPS = re.compile(r"^\s*(?:Groups|Curves)\s*=\s*(\S+)\s*$", re.IGNORECASE)
 
 
 class Refused(Exception):
@@ -143,8 +146,29 @@ def run_trial(config, openssl_conf=None):
                 proc.wait()
 
 
+def check_groups(config):
+    """Every Groups (or Curves) list in `config` is one this OpenSSL can set: a list naming a group
+    it lacks (X25519MLKEM768 before OpenSSL 3.5) would make OpenSSL 3.0 drop the whole policy."""
+    problems = []
+    for line in read_lines(config):
+        match = GROUPS.match(line)
+        if not match:
+            continue
+        # s_client sets the list before it connects: port 1 on loopback refuses at once.
+        result = subprocess.run(["openssl", "s_client", "-groups", match.group(1), "-connect", "127.0.0.1:1"],
+                                env=dict(os.environ, OPENSSL_CONF="/dev/null"), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False, timeout=10)
+        output = result.stdout.decode("utf-8", "replace")
+        if "SSL_CONF_cmd" in output or "cannot be set" in output:
+            problems.append("groups %s: %s" % (match.group(1), " ".join(
+                ln.strip() for ln in output.splitlines() if "cannot be set" in ln or "SSL_CONF_cmd" in ln)))
+    if problems:
+        raise Refused("OpenSSL refused it: " + "; ".join(problems))
+
+
 def check_openssl(config):
     """OpenSSL and Python's ssl load `config` and create a TLS context from it."""
+    check_groups(config)
     env = dict(os.environ, OPENSSL_CONF=config)
     problems = []
     result = subprocess.run(["openssl", "ciphers", "-s"], env=env, stdout=subprocess.PIPE,
@@ -193,8 +217,11 @@ def cmd_openssl_policy(workdir, candidate):
     policy = readable_copy(workdir, candidate, "policy.cnf")
     config = os.path.join(workdir, "openssl.cnf")
     with open(config, "w") as handle:
-        handle.write("openssl_conf = openssl_init\n\n[openssl_init]\nssl_conf = iotsec_tls_ssl_sect\n\n"
+        # config_diagnostics: a missing section or a value OpenSSL does not know (a group name this
+        # OpenSSL lacks) is an error, not silently skipped.
+        handle.write("config_diagnostics = 1\nopenssl_conf = openssl_init\n\n[openssl_init]\nssl_conf = iotsec_tls_ssl_sect\n\n"
                      ".include %s\n" % policy)
+    check_groups(policy)
     check_openssl(config)
 
 

@@ -7,6 +7,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import pytest
+
 from ansible_collections.iotsec.tls.plugins.module_utils.summary import (
     NO_REASON,
     identity_summary,
@@ -105,3 +107,15 @@ def test_nothing_ran():
 def test_results_that_are_not_dicts_are_treated_as_missing():
     lines = identity_summary([_host("odd", device_identity_status="garbage", device_identity_install=None)])
     assert lines[3:5] == ["failed (1): odd", [NO_REASON]]
+
+
+def test_registered_names_come_from_the_caller():
+    """The role passes the names it registers under; a host registered under others is read by them."""
+    host = {"inventory_hostname": "a", "ran": {}, "st": {"needs_certificate": False,
+                                                         "certificate": {"subject": "CN=a", "serial": "01",
+                                                                         "not_after": "2030"}}}
+    lines = identity_summary([host], registered={"status": "st", "ran": "ran"})
+    assert "fresh (1): a" in lines
+    assert "fresh (0): " in identity_summary([host])  # under the role's own names it did not run on a
+    with pytest.raises(ValueError):
+        identity_summary([host], registered={"statuss": "st"})
