@@ -4,10 +4,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Filter iotsec.tls.controller_python: documented in controller_python.yml beside this file."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 from ansible import constants as C
 from ansible.errors import AnsibleFilterError
 
@@ -31,7 +27,7 @@ def controller_python(host, host_vars, playbook_python, configured=None):
     return configured or C.config.get_config_value("INTERPRETER_PYTHON")
 
 
-class FilterModule(object):
+class FilterModule:
     """iotsec.tls filters."""
 
     def filters(self):

@@ -4,10 +4,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Filter iotsec.tls.default_dns_names: documented in default_dns_names.yml beside this file."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import PKIError, PROFILES, default_dns_names
@@ -25,7 +21,7 @@ def _default_dns_names(identity, domain=None, profile="device"):
         raise AnsibleFilterError("default_dns_names(%s): %s" % (identity, exc))
 
 
-class FilterModule(object):
+class FilterModule:
     """iotsec.tls filters."""
 
     def filters(self):

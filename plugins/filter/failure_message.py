@@ -4,10 +4,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Filter iotsec.tls.failure_message: documented in failure_message.yml beside this file."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.iotsec.tls.plugins.module_utils.failure import failure_message
@@ -23,7 +19,7 @@ def _failure_message(result, host=None, default="the module failed", secrets=Non
                            interpreter=interpreter)
 
 
-class FilterModule(object):
+class FilterModule:
     """iotsec.tls filters."""
 
     def filters(self):

@@ -4,10 +4,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Filter iotsec.tls.identity_summary: documented in identity_summary.yml beside this file."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.iotsec.tls.plugins.module_utils.summary import identity_summary
@@ -30,7 +26,7 @@ def _identity_summary(hosts, check_mode=False, registered=None):
         raise AnsibleFilterError("identity_summary: %s" % exc)
 
 
-class FilterModule(object):
+class FilterModule:
     """iotsec.tls filters."""
 
     def filters(self):

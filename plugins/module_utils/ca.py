@@ -8,9 +8,7 @@ Its files (CA_FILES, POLICY_FILE) are laid out in a CA directory, whose one owne
 cadir.CADirectory (the layout is written down there): modules go through it.
 """
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import datetime
 import json
@@ -248,7 +246,7 @@ def same_as_imported(ca_dir: str, root_cert_pem: str | bytes, issuing_cert_pem: 
     return True
 
 
-class IssuingCA(object):
+class IssuingCA:
     """The loaded issuing CA: certificate, decrypted key (in memory only), chain, policy."""
 
     def __init__(self, ca_dir: str, passphrase: str | None, load_key: bool = True) -> None:

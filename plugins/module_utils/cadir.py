@@ -25,9 +25,7 @@ today SQLite (ledger.Ledger) or, in check mode before anything was recorded, led
 A second backend (PostgreSQL) implements LedgerBackend and is chosen there.
 """
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import os
 import typing as t

@@ -7,10 +7,6 @@
 Imports no cryptography until require_cryptography() is called: certificate_status reports its
 errors through fail_pki() on the path that never loads it."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import socket
 
 from ansible.module_utils.basic import missing_required_lib

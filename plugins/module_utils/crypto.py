@@ -9,9 +9,7 @@ Debian 12, 43.0 on Debian 13), so nothing here may need a newer API: chain
 checks are done by verifying signatures directly, not with x509.verification.
 """
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import datetime
 import functools

@@ -15,10 +15,6 @@ Every secret given is removed from the message by value, wherever it appears. St
 only; runs on the controller.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 REDACTED = "********"
 INTERPRETER_VAR = "ansible_python_interpreter"
 CHECK = "module_interpreter"

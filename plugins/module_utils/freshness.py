@@ -18,9 +18,7 @@ Only the file key backend keeps a memo: for a TPM key the full check also proves
 can still load the key, which no hash of the blob can tell.
 """
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import base64
 import binascii

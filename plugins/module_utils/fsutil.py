@@ -13,9 +13,7 @@ narrowed by it, so every directory and file made here gets its mode set explicit
 PARENT_DIR_MODE, owned by the user the module runs as (root).
 """
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import collections
 import errno

@@ -6,9 +6,7 @@
 certificate_install, tls_probe), documented by the doc fragment iotsec.tls.key_backend and in each
 module. Standard library only: certificate_status's fast path imports it."""
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import copy
 from typing import Any, Dict

@@ -9,9 +9,7 @@ others are still issued. The ledger write lock is held while key reuse is checke
 the certificates are recorded, so two runs cannot hand one key to two hosts.
 """
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import datetime
 import typing as t
@@ -184,7 +182,7 @@ def _record(ca: IssuingCA, ledger: t.Any, checked: list[dict[str, t.Any]],
             ledger.record_many(entries)
 
 
-class _Batch(object):
+class _Batch:
     """Signs the requests of one batch: what is the same for all of them is made once."""
 
     def __init__(self, ca: IssuingCA, now: datetime.datetime) -> None:

@@ -22,10 +22,6 @@ Also the one canonical form in which keys are compared (SubjectPublicKeyInfo DER
 uncompressed EC point): canonical_spki_der() and spki_sha256() in crypto.py.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import functools
 import math
 

@@ -13,9 +13,7 @@ made it. The TPM backend drives `openssl` with the tpm2-openssl provider (Debian
 tpm2-openssl), through the TCTI the `iotsec.tls.tpm` role configures.
 """
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import os
 import subprocess
@@ -79,7 +77,7 @@ class KeyBackend(Protocol):
         """The key's type in the collection's vocabulary (ecdsa-p256, ...)."""
 
 
-class FileKeyBackend(object):
+class FileKeyBackend:
     """Private key in a PEM file on the host, readable only by its owner (and group)."""
 
     name = "file"
@@ -172,7 +170,7 @@ def subject_arg(common_name):
     return "/CN=" + common_name.replace("\\", "\\\\").replace("/", "\\/").replace("+", "\\+")
 
 
-class TpmKeyBackend(object):
+class TpmKeyBackend:
     """Private key inside a TPM 2.0; the host keeps only its TSS2 key blob.
 
     The blob holds the public key and the private key encrypted (wrapped) by a parent key that

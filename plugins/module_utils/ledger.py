@@ -12,9 +12,7 @@ Ledger is the SQLite backend of cadir.LedgerBackend (the interface is written do
 modules open it through cadir.CADirectory.open_ledger().
 """
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import contextlib
 import errno
@@ -99,7 +97,7 @@ def create_private(path: str, mode: int = LEDGER_MODE) -> bool:
     return True
 
 
-class NoLedger(object):
+class NoLedger:
     """The ledger of a CA that has recorded nothing yet, for check mode: it knows no key, no
     host, no serial and no CRL, and reading it creates no file. It refuses to record."""
 
@@ -146,7 +144,7 @@ class NoLedger(object):
         raise LedgerError("the ledger does not exist yet and is not written in check mode")
 
 
-class Ledger(object):
+class Ledger:
     def __init__(self, path: str, timeout: float = 60.0, read_only: bool = False) -> None:
         """Open (and create or upgrade) the ledger; read_only: open an existing ledger of this
         collection's schema for reading only, changing nothing."""

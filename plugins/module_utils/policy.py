@@ -7,9 +7,7 @@
 Everything in a CSR except its public key and its self-signature is ignored.
 """
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import base64
 import binascii

@@ -10,10 +10,6 @@ TLS 1.3 a server checks the client certificate after the client considers the ha
 so the probe then waits briefly for a rejection alert before it calls the handshake good.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import hashlib
 import ipaddress
 import os

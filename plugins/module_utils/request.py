@@ -17,9 +17,7 @@ defaults below. Both build their argument specs here, so the two cannot drift ap
 library only (certificate_status imports this on the fast path).
 """
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import copy
 from typing import Any, Dict, Mapping, Optional

@@ -11,9 +11,7 @@ at least that often keeps brokers from ever holding a stale CRL, and a run that 
 change changes nothing.
 """
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import datetime
 import json

@@ -9,9 +9,7 @@ identity_facts() describes what is in service; freshness.judge() decides whether
 a memo, so that the next check of a fresh host needs no cryptography.
 """
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import calendar
 import datetime

@@ -26,9 +26,7 @@ the status memo itself. Modules call one of them and report the result. The one 
 it is freshness.status_from_memo(), which needs no cryptography and changes nothing.
 """
 
-from __future__ import absolute_import, annotations, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import contextlib
 import errno
@@ -118,7 +116,7 @@ def remove_tree(path: str) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-class IdentityStore(object):
+class IdentityStore:
     """The identity directory at path, whose keys live in backend (the file backend by default)."""
 
     def __init__(self, path: str, backend: Optional[KeyBackend] = None,

@@ -9,10 +9,6 @@ variables on the controller, instead of a Jinja expression that walked hostvars 
 built. Standard library only.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 # The names under which the role registers what the summary reads (the role passes its own, from
 # its vars/main.yml; these are the role's, for a caller that gives none): the status check, the
 # install, the reason a host was stopped, and what the role's first task registers on every host

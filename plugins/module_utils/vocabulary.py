@@ -8,10 +8,6 @@ A module that may finish without cryptography (the status check of a fresh host,
 freshness.py) imports these from here, so that loading them does not load cryptography.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import hashlib
 import ipaddress
 import re
@@ -44,7 +40,7 @@ class PKIError(Exception):
     """A refusal with a machine-readable check name and a human hint."""
 
     def __init__(self, check, message, hint=None, detail=None):
-        super(PKIError, self).__init__(message)
+        super().__init__(message)
         self.check = check
         self.message = message
         self.hint = hint

@@ -26,10 +26,6 @@ of every awx.awx task of configure.yml is an option of that module (ansible-doc)
 Run by scripts/test.sh (stage awx) after scripts/collection-install.sh.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import glob
 import json
 import os

@@ -9,10 +9,6 @@ that the tests run the same under plain pytest and under `ansible-test units`.
 RSA keys are slow to make: the only RSA keys of the whole session are made here, once.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import os
 import stat
 
@@ -126,7 +122,7 @@ def store(tmp_path):
 
 # --- helpers --------------------------------------------------------------------------
 
-class PKIHelpers(object):
+class PKIHelpers:
     passphrase = PASSPHRASE
 
     @staticmethod

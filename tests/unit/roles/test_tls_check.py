@@ -11,10 +11,6 @@ ssl against temporary files; the trial broker (Mosquitto, absent on the controll
 by a recorder.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import importlib.util
 import os
 import shutil

@@ -3,10 +3,6 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """crypto.py: chain checks by direct signature verification, loading, summaries."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import datetime
 
 import pytest
@@ -234,7 +230,7 @@ def test_cert_summary(ca, pki):
 
 def test_validity_fallback_for_old_cryptography(ca):
     """cryptography < 42 has only the naive not_valid_before/after."""
-    class Old(object):
+    class Old:
         not_valid_before = ca.cert.not_valid_before_utc.replace(tzinfo=None)
         not_valid_after = ca.cert.not_valid_after_utc.replace(tzinfo=None)
     assert crypto.cert_not_before(Old()) == ca.cert.not_valid_before_utc

@@ -8,10 +8,6 @@ python3-cryptography 38 (the system python3), which loads some of these keys wit
 Each hostile request goes in a batch with a good one: the refusal is that request's alone.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import base64
 import os
 

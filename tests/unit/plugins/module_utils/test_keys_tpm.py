@@ -7,10 +7,6 @@ The fake TPM keeps private keys in memory and hands out opaque TSS2 blobs; a blo
 another fake TPM cannot be loaded, as with a real TPM.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import base64
 import os
 
@@ -27,7 +23,7 @@ from ansible_collections.iotsec.tls.plugins.module_utils.store import IdentitySt
 from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import tpm_profile_problem
 
 
-class FakeTpm(object):
+class FakeTpm:
     def __init__(self):
         self.keys = {}
         self.calls = []

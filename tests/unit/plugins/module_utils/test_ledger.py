@@ -3,10 +3,6 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The ledger: schema, entries, supersession, file mode and concurrent writers."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import multiprocessing
 import os
 import sqlite3

@@ -9,10 +9,6 @@ out unreadable for services), and compares the mode of every path it created wit
 Symlinks are left out: their mode means nothing.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import os
 import stat
 

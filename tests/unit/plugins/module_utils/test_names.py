@@ -5,10 +5,6 @@
 filter iotsec.tls.default_dns_names and the device_identity role's default SANs), and that what
 the example inventory gets passes pkilint's RFC 5280 linter, with and without a fleet domain."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import os
 
 import pytest

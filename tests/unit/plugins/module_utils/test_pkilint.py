@@ -7,10 +7,6 @@ The linter is pkilint's `lint_pkix_cert` validator, built through its Python API
 `pkix_lint` fixture (tests/unit/conftest.py); findings of severity ERROR and FATAL fail.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import datetime
 
 import pytest

@@ -3,10 +3,6 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The TLS probe against a real TLS server on loopback that requires client certificates."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import os
 import socket
 import ssl
@@ -29,7 +25,7 @@ def _write_identity(tmp_path, name, key, cert, chain):
     return str(cert_file), str(key_file)
 
 
-class Server(object):
+class Server:
     """A TLS 1.2/1.3 server on 127.0.0.1 requiring a client certificate of the fleet CA."""
 
     def __init__(self, cert_file, key_file, ca_pem, max_version=None):

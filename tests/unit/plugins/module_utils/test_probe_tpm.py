@@ -7,10 +7,6 @@ s_client is faked here with outputs of the real one (OpenSSL 3.0, Debian 12); th
 handshake with a TPM key runs in Molecule `tpm`.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import os
 import subprocess
 
@@ -27,7 +23,7 @@ def _out(cert, verify="0 (ok)"):
             "TLS_AES_256_GCM_SHA384\nVerify return code: %s\n---\n" % (cert_to_pem(cert), verify))
 
 
-class FakeProc(object):
+class FakeProc:
     def __init__(self, rc, out, err, runs_until_stdin_closes=True):
         self.returncode = rc
         self.out, self.err = out.encode(), err.encode()

@@ -8,10 +8,6 @@ x509.verification exists only in the controller's cryptography (not on Debian 12
 so the collection itself does not use it; the tests do, as an independent verifier.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import datetime
 import ipaddress
 

@@ -4,10 +4,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Run a module's main() in this process as Ansible would, and read its JSON result."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import json
 
 import pytest

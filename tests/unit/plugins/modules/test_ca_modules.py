@@ -4,10 +4,6 @@
 """The CA modules' shared options, the deprecated certificate_issue ledger option and the
 fleet_crl crl_next_update alias."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import datetime
 import json
 import os

@@ -4,10 +4,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """certificate_install, the module: its three states, check mode, diff and refusals."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import os
 
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import cert_sha256, cert_to_pem

@@ -4,10 +4,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """certificate_status, the module: the memo against the full check, and the request it returns."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import os
 
 from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import KeySettings
