@@ -4,7 +4,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Argument specs the host-side modules share (identity_key, certificate_status,
 certificate_install, tls_probe), documented by the doc fragment iotsec.tls.key_backend and in each
-module. Standard library only: certificate_status's fast path imports it."""
+module, and renamed() for any module's renamed option (fleet_crl's too). Standard library only:
+certificate_status's fast path imports it."""
 
 from __future__ import annotations
 

@@ -80,6 +80,7 @@ from ansible_collections.iotsec.tls.plugins.module_utils.cadir import CADirector
 from ansible_collections.iotsec.tls.plugins.module_utils.common import fail_pki, require_cryptography
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import utcnow
 from ansible_collections.iotsec.tls.plugins.module_utils.duration import parse_duration
+from ansible_collections.iotsec.tls.plugins.module_utils.hostspec import renamed
 from ansible_collections.iotsec.tls.plugins.module_utils.revocation import publish
 from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import PKIError
 
@@ -87,9 +88,7 @@ from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import PKIEr
 def main():
     argument_spec = ca_argument_spec()
     argument_spec.update(
-        crl_next_update=dict(type="str", default="1d", aliases=["next_update"],
-                             deprecated_aliases=[dict(name="next_update", version="1.0.0",
-                                                      collection_name="iotsec.tls")]),
+        crl_next_update=dict(type="str", default="1d", **renamed("next_update")),
         include_superseded=dict(type="bool", default=False),
         force=dict(type="bool", default=False),
     )

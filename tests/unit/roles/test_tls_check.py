@@ -13,7 +13,6 @@ by a recorder.
 
 import importlib.util
 import os
-import shutil
 import stat
 
 import jinja2
@@ -24,8 +23,6 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")
 SCRIPT = os.path.join(ROOT, "roles", "tls_profile", "files", "iotsec-tls-check.py")
 POLICY_TEMPLATE = os.path.join(ROOT, "roles", "device_tls", "templates", "openssl-policy.cnf.j2")
 PROFILES = os.path.join(ROOT, "roles", "tls_profile", "defaults", "main.yml")
-
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 
 
 @pytest.fixture(scope="module")
