@@ -19,13 +19,13 @@ import os
 import subprocess
 from typing import Any, Protocol
 
-from ansible_collections.iotsec.tls.plugins.module_utils.crypto import describe_public_key, spki_sha256
+from ansible_collections.iotsec.tls.plugins.module_utils.crypto import describe_public_key, signing_hash, spki_sha256
 from ansible_collections.iotsec.tls.plugins.module_utils.fsutil import write_atomic
 from ansible_collections.iotsec.tls.plugins.module_utils.vocabulary import KEY_TYPES, TPM_KEY_TYPES, PKIError
 
 try:
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
     from cryptography.x509.oid import NameOID
 except ImportError:  # pragma: no cover - reported by the module through crypto.CRYPTOGRAPHY_IMPORT_ERROR
@@ -49,8 +49,7 @@ def build_csr(private_key, common_name):
     """A CSR carrying the public key; the CA ignores everything else in it."""
     builder = x509.CertificateSigningRequestBuilder().subject_name(
         x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-    algorithm = None if isinstance(private_key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
-    return builder.sign(private_key, algorithm)
+    return builder.sign(private_key, signing_hash(private_key))
 
 
 class KeyBackend(Protocol):

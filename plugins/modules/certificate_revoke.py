@@ -129,7 +129,7 @@ def main():
     cadir = CADirectory(p["ca_dir"])
     try:
         ca = cadir.load(p["passphrase"])
-        with cadir.open_ledger() as ledger:
+        with cadir.open_ledger(check_mode=module.check_mode) as ledger:
             with ledger.transaction(dry_run=module.check_mode):
                 serials = select_serials(ledger, p["hosts"], p["serials"], now)
                 revoked = [s for s in serials if ledger.find(s)["status"] != "revoked"]

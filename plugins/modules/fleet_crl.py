@@ -102,7 +102,7 @@ def main():
     cadir = CADirectory(p["ca_dir"])
     try:
         ca = cadir.load(p["passphrase"])
-        with cadir.open_ledger() as ledger:
+        with cadir.open_ledger(check_mode=module.check_mode) as ledger:
             with ledger.transaction(dry_run=module.check_mode):
                 changed, crl = publish(ca, ledger, cadir.crl_path, next_update,
                                        p["include_superseded"], utcnow(), module.check_mode,

@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, iotsec.tls contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The CA modules' shared options, the deprecated certificate_issue ledger option and the
-fleet_crl crl_next_update alias."""
+"""The CA modules' shared options, the deprecated certificate_issue ledger option, the
+fleet_crl crl_next_update alias, and check mode, which writes nothing (no ledger is created)."""
 
 import datetime
 import json
@@ -13,7 +13,7 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.iotsec.tls.plugins.module_utils.crypto import utcnow
-from ansible_collections.iotsec.tls.plugins.modules import certificate_issue, fleet_ca_info, fleet_crl
+from ansible_collections.iotsec.tls.plugins.modules import certificate_issue, certificate_revoke, fleet_ca_info, fleet_crl
 
 
 def _run(module, args, capsys, monkeypatch=None, specs=None):
@@ -70,3 +70,41 @@ def test_ca_info_reads_without_the_passphrase(ca_dir, capsys):
     result = _run(fleet_ca_info, {"ca_dir": ca_dir}, capsys)
     assert result["ca_dir"] == ca_dir and result["crl_due"] is None
     assert "PRIVATE" not in json.dumps(result)
+
+
+def _tree(path):
+    """Every file under path with its size and modification time."""
+    found = {}
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            stat = os.stat(os.path.join(root, name))
+            found[os.path.relpath(os.path.join(root, name), path)] = (stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+def test_check_mode_on_a_new_ca_creates_no_ledger_and_no_crl(ca_dir, passphrase, run_module):
+    before = _tree(ca_dir)
+    result = run_module(fleet_crl, {"ca_dir": ca_dir, "passphrase": passphrase}, check_mode=True)
+    assert not result.get("failed"), result
+    assert result["changed"] and result["crl_number"] == 1 and result["crl"] is None
+    result = run_module(certificate_revoke, {"ca_dir": ca_dir, "passphrase": passphrase,
+                                             "hosts": ["dev1"]}, check_mode=True)
+    assert result["failed"] and result["check"] == "unknown_host"
+    assert _tree(ca_dir) == before  # no ledger.sqlite3, no crl.pem
+
+
+def test_check_mode_revocation_reports_and_writes_nothing(ca_dir, passphrase, pki, run_module):
+    issued = run_module(certificate_issue, {"ca_dir": ca_dir, "passphrase": passphrase,
+                                            "requests": [pki.request("dev1", pki.new_key())]})
+    assert issued["issued"] == ["dev1"]
+    before = _tree(ca_dir)
+    result = run_module(certificate_revoke, {"ca_dir": ca_dir, "passphrase": passphrase,
+                                             "hosts": ["dev1"], "reason": "keyCompromise"}, check_mode=True)
+    assert not result.get("failed"), result
+    assert result["changed"] and len(result["revoked"]) == 1 and result["crl"] is None
+    assert _tree(ca_dir) == before
+    planned = result["revoked"]
+    result = run_module(certificate_revoke, {"ca_dir": ca_dir, "passphrase": passphrase,
+                                             "hosts": ["dev1"], "reason": "keyCompromise"})
+    assert result["changed"] and result["revoked"] == planned and result["crl_number"] == 1
+    assert _tree(ca_dir) != before
