@@ -234,16 +234,6 @@ def test_chain_of_installed_generation_loads(store, backend, ca, pki):
     assert generation.startswith("gen-")
 
 
-def _tree(path):
-    out = []
-    for root, dirs, files in os.walk(path):
-        for name in sorted(dirs + files):
-            full = os.path.join(root, name)
-            out.append((full, os.path.islink(full) and os.readlink(full),
-                        os.path.isfile(full) and _read(full)))
-    return sorted(out)
-
-
 def test_discard_pending_on_new_host_removes_everything_it_made(tmp_path, backend):
     st = IdentityStore(str(tmp_path / "identity"))
     st.make_dirs(0o755)
@@ -256,10 +246,10 @@ def test_discard_pending_on_new_host_removes_everything_it_made(tmp_path, backen
 
 def test_discard_pending_keeps_identity_in_service(store, backend, ca, pki):
     _install_new(store, backend, ca, pki)
-    before = _tree(store.path)
+    before = pki.snapshot(store.path)
     backend.create(store.pending_key, "ecdsa-p256", 0o600)
     assert store.discard_pending() is True
-    assert _tree(store.path) == before
+    assert pki.snapshot(store.path) == before
     assert backend.exists(store.current_key)
     assert store.discard_pending() is False
 

@@ -72,39 +72,29 @@ def test_ca_info_reads_without_the_passphrase(ca_dir, capsys):
     assert "PRIVATE" not in json.dumps(result)
 
 
-def _tree(path):
-    """Every file under path with its size and modification time."""
-    found = {}
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            stat = os.stat(os.path.join(root, name))
-            found[os.path.relpath(os.path.join(root, name), path)] = (stat.st_size, stat.st_mtime_ns)
-    return found
-
-
-def test_check_mode_on_a_new_ca_creates_no_ledger_and_no_crl(ca_dir, passphrase, run_module):
-    before = _tree(ca_dir)
+def test_check_mode_on_a_new_ca_creates_no_ledger_and_no_crl(ca_dir, passphrase, pki, run_module):
+    before = pki.snapshot(ca_dir)
     result = run_module(fleet_crl, {"ca_dir": ca_dir, "passphrase": passphrase}, check_mode=True)
     assert not result.get("failed"), result
     assert result["changed"] and result["crl_number"] == 1 and result["crl"] is None
     result = run_module(certificate_revoke, {"ca_dir": ca_dir, "passphrase": passphrase,
                                              "hosts": ["dev1"]}, check_mode=True)
     assert result["failed"] and result["check"] == "unknown_host"
-    assert _tree(ca_dir) == before  # no ledger.sqlite3, no crl.pem
+    assert pki.snapshot(ca_dir) == before  # no ledger.sqlite3, no crl.pem
 
 
 def test_check_mode_revocation_reports_and_writes_nothing(ca_dir, passphrase, pki, run_module):
     issued = run_module(certificate_issue, {"ca_dir": ca_dir, "passphrase": passphrase,
                                             "requests": [pki.request("dev1", pki.new_key())]})
     assert issued["issued"] == ["dev1"]
-    before = _tree(ca_dir)
+    before = pki.snapshot(ca_dir)
     result = run_module(certificate_revoke, {"ca_dir": ca_dir, "passphrase": passphrase,
                                              "hosts": ["dev1"], "reason": "keyCompromise"}, check_mode=True)
     assert not result.get("failed"), result
     assert result["changed"] and len(result["revoked"]) == 1 and result["crl"] is None
-    assert _tree(ca_dir) == before
+    assert pki.snapshot(ca_dir) == before
     planned = result["revoked"]
     result = run_module(certificate_revoke, {"ca_dir": ca_dir, "passphrase": passphrase,
                                              "hosts": ["dev1"], "reason": "keyCompromise"})
     assert result["changed"] and result["revoked"] == planned and result["crl_number"] == 1
-    assert _tree(ca_dir) != before
+    assert pki.snapshot(ca_dir) != before
